@@ -1,0 +1,144 @@
+"""The `fullfield` console script.
+
+    fullfield run                 bootstrap, then web + worker + beat until Ctrl-C
+    fullfield test [pytest args]  run the test suite
+    fullfield tenant create|list|delete ...
+    fullfield <django command>    any manage.py command (migrate_schemas, shell, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+DEMO_PASSWORD = "fullfield-demo"  # noqa: S105  (the documented login of the local demo tenant)
+
+
+def _python_env(environ: dict[str, str]) -> dict[str, str]:
+    env = dict(environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "fullfield.settings")
+    roots = [str(PROJECT_ROOT), str(PROJECT_ROOT / "platform")]
+    env["PYTHONPATH"] = os.pathsep.join([*roots, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _manage(args: Sequence[str], env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-m", "fullfield.cli", *args], env=env, check=True)
+
+
+def run(argv: Sequence[str]) -> int:
+    from fullfield.devservices import EmbeddedServices
+
+    parser = argparse.ArgumentParser(prog="fullfield run")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--no-seed", action="store_true", help="skip the demo tenant's data")
+    options = parser.parse_args(argv)
+
+    environ = dict(os.environ)
+    environ.setdefault("DEBUG", "1")
+    with EmbeddedServices(environ) as env:
+        env = _python_env(env)
+        print("Preparing the database (migrations, template schema, demo tenant)...", flush=True)
+        bootstrap = ["bootstrap", "--demo", "--demo-password", DEMO_PASSWORD]
+        if options.no_seed:
+            env["FULLFIELD_SKIP_DEMO_SEED"] = "1"
+        _manage(bootstrap, env)
+        celery = [sys.executable, "-m", "celery", "-A", "fullfield.celery_app"]
+        schedule = str(PROJECT_ROOT / ".fullfield" / "celerybeat-schedule")
+        commands = {
+            "web": [sys.executable, "-m", "fullfield.cli", "runserver", "--noreload",
+                    f"0.0.0.0:{options.port}"],
+            "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
+            "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule],
+        }
+        processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}
+        slug = env.get("FULLFIELD_DEMO_TENANT", "acme")
+        base = env.get("FULLFIELD_BASE_DOMAIN", "localhost")
+        print(
+            f"\n  Fullfield is running: http://{slug}.{base}:{options.port}/\n"
+            f"  Sign in as admin@{slug}.example / {DEMO_PASSWORD}\n"
+            f"  API docs: http://{slug}.{base}:{options.port}/api/docs/\n"
+            "  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        return _supervise(processes)
+
+
+def _supervise(processes: dict[str, subprocess.Popen[bytes]]) -> int:
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    exit_code = 0
+    while not stopping:
+        for name, process in processes.items():
+            if process.poll() is not None:
+                print(f"{name} exited with {process.returncode}; stopping the rest", flush=True)
+                exit_code = process.returncode or 1
+                stopping = True
+        time.sleep(0.5)
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    deadline = time.monotonic() + 20
+    for process in processes.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+    print("Stopped.", flush=True)
+    return exit_code
+
+
+def test(argv: Sequence[str]) -> int:
+    from fullfield.devservices import EmbeddedServices
+
+    environ = dict(os.environ)
+    environ.setdefault("DEBUG", "1")
+    with EmbeddedServices(environ) as env:
+        env = _python_env(env)
+        return subprocess.run([sys.executable, "-m", "pytest", *argv], env=env, cwd=PROJECT_ROOT).returncode
+
+
+def manage(argv: Sequence[str]) -> int:
+    """Any Django management command; embedded services live for the command's duration."""
+    from django.core.management import execute_from_command_line
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fullfield.settings")
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        execute_from_command_line(["fullfield", *argv])
+        return 0
+    from fullfield.devservices import EmbeddedServices
+
+    environ = dict(os.environ)
+    environ.setdefault("DEBUG", "1")
+    with EmbeddedServices(environ) as env:
+        os.environ.update(env)
+        execute_from_command_line(["fullfield", *argv])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    commands = {"run": run, "test": test}
+    if args and args[0] in commands:
+        return commands[args[0]](args[1:])
+    if not args or args[0] in {"-h", "--help"}:
+        print(__doc__)
+        return 0
+    return manage(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

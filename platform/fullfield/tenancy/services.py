@@ -1,0 +1,127 @@
+"""Provisioning: tenants are cloned from a migrated template schema, ready in seconds."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection
+from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
+
+from fullfield.errors import Conflict, DomainError, NotFound
+from fullfield.tenancy.models import SLUG_PATTERN, Domain, Tenant
+from fullfield.tenancy.selectors import TEMPLATE_SCHEMA, tenant_get
+from fullfield.users.models import User
+
+logger = logging.getLogger(__name__)
+
+RESERVED_SLUGS = frozenset({"public", "template", "www", "api", "admin", "static", "app"})
+
+
+@dataclass(frozen=True)
+class ProvisionedTenant:
+    tenant: Tenant
+    url: str
+    admin_email: str
+    admin_password: str
+
+
+def schema_name_for(slug: str) -> str:
+    return slug.replace("-", "_")
+
+
+def tenant_url(tenant: Tenant, *, port: int | None = None) -> str:
+    host = f"{tenant.slug}.{settings.FULLFIELD_BASE_DOMAIN}"
+    return f"http://{host}:{port}/" if port else f"https://{host}/"
+
+
+def platform_ensure_public_tenant() -> Tenant:
+    """The public tenant answers the bare base domain (operator API, health checks)."""
+    public, _ = Tenant.objects.get_or_create(
+        schema_name=get_public_schema_name(),
+        defaults={"slug": "public", "name": "Fullfield platform", "ready": True},
+    )
+    Domain.objects.get_or_create(
+        domain=settings.FULLFIELD_BASE_DOMAIN, defaults={"tenant": public, "is_primary": True}
+    )
+    return public
+
+
+def platform_ensure_template() -> Tenant:
+    """The template schema every tenant is cloned from; creating it runs the tenant migrations."""
+    template = Tenant.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
+    if template is None:
+        template = Tenant(schema_name=TEMPLATE_SCHEMA, slug=TEMPLATE_SCHEMA, name="Template")
+        template.save(verbosity=0)
+    return template
+
+
+def _validate_new_tenant(*, slug: str, name: str, admin_email: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if not re.match(SLUG_PATTERN, slug):
+        errors["slug"] = [
+            "Use 2-40 lowercase letters, digits or hyphens, starting with a letter "
+            "and not ending with a hyphen."
+        ]
+    elif slug in RESERVED_SLUGS:
+        errors["slug"] = [f"'{slug}' is reserved."]
+    if not name.strip():
+        errors["name"] = ["A name is required."]
+    try:
+        validate_email(admin_email)
+    except ValidationError:
+        errors["admin_email"] = ["Enter a valid email address."]
+    if errors:
+        raise DomainError("The tenant could not be created.", fields=errors)
+    if Tenant.objects.filter(slug=slug).exists() or schema_exists(schema_name_for(slug)):
+        raise Conflict(f"A tenant '{slug}' already exists.", fields={"slug": ["Already taken."]})
+
+
+def tenant_create(
+    *, slug: str, name: str, admin_email: str, admin_password: str | None = None
+) -> ProvisionedTenant:
+    """Create a tenant by cloning the template schema, with its domain and first admin.
+
+    Either the whole tenant exists afterwards, ready, or nothing of it does.
+    """
+    slug = slug.strip().lower()
+    admin_email = admin_email.strip().lower()
+    _validate_new_tenant(slug=slug, name=name, admin_email=admin_email)
+    platform_ensure_template()
+    password = admin_password or secrets.token_urlsafe(12)
+
+    tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name.strip())
+    try:
+        tenant.save(verbosity=0)
+        Domain.objects.create(
+            domain=f"{slug}.{settings.FULLFIELD_BASE_DOMAIN}", tenant=tenant, is_primary=True
+        )
+        with schema_context(tenant.schema_name):
+            User.objects.create_superuser(admin_email, password, full_name="Administrator")
+        tenant.ready = True
+        tenant.save(update_fields=["ready"])
+    except BaseException:
+        logger.exception("provisioning %s failed; removing what was created", slug)
+        connection.set_schema_to_public()
+        if tenant.pk:
+            tenant.delete(force_drop=True)
+        raise
+    logger.info("provisioned tenant %s", slug)
+    return ProvisionedTenant(
+        tenant=tenant, url=tenant_url(tenant), admin_email=admin_email, admin_password=password
+    )
+
+
+def tenant_delete(*, slug: str) -> None:
+    """Drop a tenant's schema and every row of it. Irreversible."""
+    tenant = tenant_get(slug=slug)
+    if tenant is None:
+        raise NotFound(f"No tenant '{slug}'.")
+    connection.set_schema_to_public()
+    tenant.delete(force_drop=True)
+    logger.info("deleted tenant %s", slug)

@@ -1,0 +1,244 @@
+"""Shared test world (registered by tests.plugin once Django is set up).
+
+Two tenants are provisioned once per session by cloning the template schema, with personas:
+Alice (admin) and Bob (member) in tenant A, Charlie (admin) in tenant B. Each test runs in a
+transaction that is rolled back. Tests that need committed data (real workers, live servers)
+provision a tenant of their own with `committed_tenant`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django_tenants.utils import schema_context
+from rest_framework.test import APIClient
+
+from fullfield.tenancy.models import Tenant
+from fullfield.tenancy.services import platform_ensure_public_tenant, tenant_create, tenant_delete
+from fullfield.users.models import User
+
+PASSWORD = "correct-horse-battery-staple"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Persona:
+    email: str
+    tenant: Tenant
+
+    @property
+    def user(self) -> User:
+        with schema_context(self.tenant.schema_name):
+            return User.objects.get(email=self.email)
+
+
+@dataclass(frozen=True)
+class World:
+    tenant_a: Tenant
+    tenant_b: Tenant
+    alice: Persona
+    bob: Persona
+    charlie: Persona
+
+
+def host_of(tenant: Tenant) -> str:
+    return f"{tenant.slug}.{settings.FULLFIELD_BASE_DOMAIN}"
+
+
+class TenantClient(APIClient):
+    """An API client bound to one tenant's host; the test's own schema survives each request."""
+
+    def __init__(self, tenant: Tenant, **defaults: Any) -> None:
+        super().__init__(HTTP_HOST=host_of(tenant), **defaults)
+        self.tenant = tenant
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        previous = connection.tenant
+        try:
+            return super().request(*args, **kwargs)
+        finally:
+            connection.set_tenant(previous)
+
+    def login_as(self, persona: Persona) -> TenantClient:
+        with schema_context(persona.tenant.schema_name):
+            self.force_login(User.objects.get(email=persona.email))
+        return self
+
+    def use_api_key(self, key: str) -> TenantClient:
+        self.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+        return self
+
+
+@pytest.fixture(scope="session")
+def world(django_db_setup: None, django_db_blocker: Any) -> World:
+    with django_db_blocker.unblock():
+        platform_ensure_public_tenant()
+        tenant_a = tenant_create(
+            slug="alpha", name="Alpha Corp", admin_email="alice@alpha.test", admin_password=PASSWORD
+        ).tenant
+        with schema_context(tenant_a.schema_name):
+            User.objects.create_user("bob@alpha.test", PASSWORD, full_name="Bob")
+        tenant_b = tenant_create(
+            slug="beta", name="Beta Ltd", admin_email="charlie@beta.test", admin_password=PASSWORD
+        ).tenant
+    return World(
+        tenant_a=tenant_a,
+        tenant_b=tenant_b,
+        alice=Persona("alice@alpha.test", tenant_a),
+        bob=Persona("bob@alpha.test", tenant_a),
+        charlie=Persona("charlie@beta.test", tenant_b),
+    )
+
+
+@pytest.fixture
+def tenant_a(world: World, db: None) -> Iterator[Tenant]:
+    """The test body runs inside tenant A's schema (rolled back afterwards)."""
+    connection.set_tenant(world.tenant_a)
+    yield world.tenant_a
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def tenant_b(world: World, db: None) -> Tenant:
+    return world.tenant_b
+
+
+@pytest.fixture
+def client_a(world: World, db: None) -> TenantClient:
+    return TenantClient(world.tenant_a)
+
+
+@pytest.fixture
+def client_b(world: World, db: None) -> TenantClient:
+    return TenantClient(world.tenant_b)
+
+
+@pytest.fixture
+def alice_client(world: World, db: None) -> TenantClient:
+    return TenantClient(world.tenant_a).login_as(world.alice)
+
+
+@pytest.fixture
+def bob_client(world: World, db: None) -> TenantClient:
+    return TenantClient(world.tenant_a).login_as(world.bob)
+
+
+@pytest.fixture
+def charlie_client(world: World, db: None) -> TenantClient:
+    return TenantClient(world.tenant_b).login_as(world.charlie)
+
+
+@pytest.fixture
+def make_api_key(db: None) -> Callable[..., str]:
+    from apps.integrations.services import api_key_create
+
+    def make(tenant: Tenant, scope: str = "read_write", name: str = "test key") -> str:
+        with schema_context(tenant.schema_name):
+            return api_key_create(name=name, scope=scope, created_by=None)[1]
+
+    return make
+
+
+@pytest.fixture
+def api_a(world: World, make_api_key: Callable[..., str]) -> TenantClient:
+    """Tenant A's API, called with a read-write API key (the integrator's view)."""
+    return TenantClient(world.tenant_a).use_api_key(make_api_key(world.tenant_a))
+
+
+# --- committed data: real workers, live servers -----------------------------------------
+
+
+@pytest.fixture
+def committed_tenant(world: World, django_db_blocker: Any) -> Iterator[Tenant]:
+    """A tenant whose data is committed (visible to other processes), deleted afterwards."""
+    slug = f"t{uuid.uuid4().hex[:10]}"
+    with django_db_blocker.unblock():
+        tenant = tenant_create(
+            slug=slug, name=f"Tenant {slug}", admin_email=f"admin@{slug}.test",
+            admin_password=PASSWORD,
+        ).tenant
+    try:
+        yield tenant
+    finally:
+        with django_db_blocker.unblock():
+            connection.set_schema_to_public()
+            tenant_delete(slug=slug)
+
+
+def database_url_for_tests() -> str:
+    """DATABASE_URL of the test database, for processes started by tests."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    name = connection.settings_dict["NAME"]
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url_for_tests(),
+        DJANGO_SETTINGS_MODULE="fullfield.settings",
+        PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "platform")]),
+        DEBUG="1",
+        LOG_JSON="0",
+        **extra,
+    )
+    return env
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    queue: str
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log():
+                return True
+            time.sleep(0.2)
+        return False
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    world: World, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process on the test database and real Redis, own queue."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+    command = [
+        sys.executable, "-m", "celery", "-A", "fullfield.celery_app", "worker",
+        "--pool", "solo", "--concurrency", "1", "--queues", queue, "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command, env=child_environment(), stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+        )
+    worker = WorkerProcess(process=process, queue=queue, log_path=log_path)
+    if not worker.wait_for_log("ready.", timeout=60):
+        process.kill()
+        pytest.fail(f"celery worker did not start:\n{worker.log()}")
+    yield worker
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
