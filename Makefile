@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy platform apps
+	DEBUG=1 $(BIN)/mypy platform apps tests
 
 check: lint typecheck test
 

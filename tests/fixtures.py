@@ -25,6 +25,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
 
+from fullfield.tenancy.context import current_tenant, use_public_schema, use_tenant
 from fullfield.tenancy.models import Tenant
 from fullfield.tenancy.services import platform_ensure_public_tenant, tenant_create, tenant_delete
 from fullfield.users.models import User
@@ -65,11 +66,11 @@ class TenantClient(APIClient):
         self.tenant = tenant
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
-        previous = connection.tenant
+        previous = current_tenant()
         try:
             return super().request(*args, **kwargs)
         finally:
-            connection.set_tenant(previous)
+            use_tenant(previous)
 
     def login_as(self, persona: Persona) -> TenantClient:
         with schema_context(persona.tenant.schema_name):
@@ -105,9 +106,9 @@ def world(django_db_setup: None, django_db_blocker: Any) -> World:
 @pytest.fixture
 def tenant_a(world: World, db: None) -> Iterator[Tenant]:
     """The test body runs inside tenant A's schema (rolled back afterwards)."""
-    connection.set_tenant(world.tenant_a)
+    use_tenant(world.tenant_a)
     yield world.tenant_a
-    connection.set_schema_to_public()
+    use_public_schema()
 
 
 @pytest.fixture
@@ -166,14 +167,16 @@ def committed_tenant(world: World, django_db_blocker: Any) -> Iterator[Tenant]:
     slug = f"t{uuid.uuid4().hex[:10]}"
     with django_db_blocker.unblock():
         tenant = tenant_create(
-            slug=slug, name=f"Tenant {slug}", admin_email=f"admin@{slug}.test",
+            slug=slug,
+            name=f"Tenant {slug}",
+            admin_email=f"admin@{slug}.test",
             admin_password=PASSWORD,
         ).tenant
     try:
         yield tenant
     finally:
         with django_db_blocker.unblock():
-            connection.set_schema_to_public()
+            use_public_schema()
             tenant_delete(slug=slug)
 
 
@@ -223,13 +226,30 @@ def celery_worker_process(
     queue = f"test-{uuid.uuid4().hex[:8]}"
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
     command = [
-        sys.executable, "-m", "celery", "-A", "fullfield.celery_app", "worker",
-        "--pool", "solo", "--concurrency", "1", "--queues", queue, "--loglevel", "INFO",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "fullfield.celery_app",
+        "worker",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "--queues",
+        queue,
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
     ]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            command, env=child_environment(), stdout=log_file, stderr=subprocess.STDOUT,
+            command,
+            env=child_environment(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             cwd=PROJECT_ROOT,
         )
     worker = WorkerProcess(process=process, queue=queue, log_path=log_path)

@@ -106,7 +106,11 @@ def test_no_tenant_table_exists_in_the_public_schema(world: World, db: None) -> 
             [world.tenant_a.schema_name],
         )
         tenant_tables = {row[0] for row in cursor.fetchall()}
-    app_tables = {t for t in tenant_tables if t.split("_")[0] in {"accounts", "scoring", "squads", "integrations"}}
+    app_tables = {
+        t
+        for t in tenant_tables
+        if t.split("_")[0] in {"accounts", "scoring", "squads", "integrations"}
+    }
     assert app_tables, "tenant schema has the app tables"
     assert not app_tables & public_tables
     for table in tenant_only_tables:
@@ -117,7 +121,9 @@ def test_no_tenant_table_exists_in_the_public_schema(world: World, db: None) -> 
 
 
 @pytest.mark.parametrize("path", ["/api/v1/api-keys/"])
-def test_anonymous_api_calls_get_401_with_the_error_shape(client_a: TenantClient, path: str) -> None:
+def test_anonymous_api_calls_get_401_with_the_error_shape(
+    client_a: TenantClient, path: str
+) -> None:
     response = client_a.get(path)
     assert response.status_code == 401
     assert set(response.json()["error"]) == {"code", "message", "fields"}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -41,7 +41,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not key:
             raise exceptions.AuthenticationFailed("The API key is missing.")
         try:
-            api_key = ApiKey.objects.get_from_key(key)
+            api_key = cast(ApiKey, ApiKey.objects.get_from_key(key))
         except ApiKey.DoesNotExist:
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.") from None
         now = timezone.now()

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[misc]
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
     target_class = "apps.integrations.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"
 
@@ -14,5 +14,5 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignor
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Api-Key <key>`; keys are created by a tenant admin at /api/v1/api-keys/.",
+            "description": "`Api-Key <key>`; a tenant admin creates keys at /api/v1/api-keys/.",
         }

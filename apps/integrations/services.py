@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.db import transaction
 
 from apps.integrations.models import ApiKey
@@ -17,7 +19,7 @@ def api_key_create(*, name: str, scope: str, created_by: User | None) -> tuple[A
             "Unknown scope.", fields={"scope": [f"Choose one of {', '.join(ApiKey.Scope.values)}."]}
         )
     api_key, key = ApiKey.objects.create_key(name=name.strip(), scope=scope, created_by=created_by)
-    return api_key, key
+    return cast(ApiKey, api_key), key
 
 
 def api_key_revoke(*, key_id: str) -> ApiKey:

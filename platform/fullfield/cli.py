@@ -1,9 +1,9 @@
 """The `fullfield` console script.
 
-    fullfield run                 bootstrap, then web + worker + beat until Ctrl-C
-    fullfield test [pytest args]  run the test suite
-    fullfield tenant create|list|delete ...
-    fullfield <django command>    any manage.py command (migrate_schemas, shell, ...)
+fullfield run                 bootstrap, then web + worker + beat until Ctrl-C
+fullfield test [pytest args]  run the test suite
+fullfield tenant create|list|delete ...
+fullfield <django command>    any manage.py command (migrate_schemas, shell, ...)
 """
 
 from __future__ import annotations
@@ -53,8 +53,14 @@ def run(argv: Sequence[str]) -> int:
         celery = [sys.executable, "-m", "celery", "-A", "fullfield.celery_app"]
         schedule = str(PROJECT_ROOT / ".fullfield" / "celerybeat-schedule")
         commands = {
-            "web": [sys.executable, "-m", "fullfield.cli", "runserver", "--noreload",
-                    f"0.0.0.0:{options.port}"],
+            "web": [
+                sys.executable,
+                "-m",
+                "fullfield.cli",
+                "runserver",
+                "--noreload",
+                f"0.0.0.0:{options.port}",
+            ],
             "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
             "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", schedule],
         }
@@ -108,7 +114,9 @@ def test(argv: Sequence[str]) -> int:
     environ.setdefault("DEBUG", "1")
     with EmbeddedServices(environ) as env:
         env = _python_env(env)
-        return subprocess.run([sys.executable, "-m", "pytest", *argv], env=env, cwd=PROJECT_ROOT).returncode
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", *argv], env=env, cwd=PROJECT_ROOT
+        ).returncode
 
 
 def manage(argv: Sequence[str]) -> int:

@@ -87,6 +87,8 @@ def _ensure_database(admin_uri: str, name: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(admin_uri, autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
         if not exists:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

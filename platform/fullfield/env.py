@@ -64,7 +64,9 @@ def database_from_url(url: str) -> dict[str, object]:
         )
     name = unquote(parts.path.lstrip("/"))
     if not name:
-        raise ConfigurationError("DATABASE_URL must name a database, e.g. postgres://host/fullfield")
+        raise ConfigurationError(
+            "DATABASE_URL must name a database, e.g. postgres://host/fullfield"
+        )
     query = parse_qs(parts.query)
     host = query.get("host", [unquote(parts.hostname or "")])[0]
     try:

@@ -4,10 +4,10 @@ import re
 import uuid
 from collections.abc import Callable
 
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
 from fullfield.log_context import current_request_id, current_tenant
+from fullfield.tenancy.context import current_schema
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -22,7 +22,7 @@ class RequestContextMiddleware:
         incoming = request.headers.get("X-Request-ID", "")
         request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         # Set, not reset afterwards: Django logs 4xx/5xx responses after the middleware chain.
-        current_tenant.set(connection.schema_name)
+        current_tenant.set(current_schema())
         current_request_id.set(request_id)
         response = self.get_response(request)
         response["X-Request-ID"] = request_id

@@ -19,7 +19,7 @@ PROJECT_ROOT = BASE_DIR.parent.parent
 
 DEBUG = env_bool("DEBUG", default=False)
 
-DEVELOPMENT_SECRET_KEY = "fullfield-development-only-secret-key-never-use-in-production"
+DEVELOPMENT_SECRET_KEY = "fullfield-development-only-secret-key-never-use-in-production"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ConfigurationError(
@@ -43,6 +43,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -106,6 +107,8 @@ WSGI_APPLICATION = "fullfield.wsgi.application"
 
 DATABASE_URL = env_str("DATABASE_URL", "postgres://localhost/fullfield")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
+# Several suites may share one server (parallel checkouts, CI): the test database can be named.
+DATABASES["default"]["TEST"] = {"NAME": env_str("TEST_DATABASE_NAME", "test_fullfield")}
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -200,7 +203,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "The Fullfield REST API. Authenticate with an API key "
         "(`Authorization: Api-Key <key>`) or a browser session. Every list is cursor-paginated; "
-        "every error has the shape `{\"error\": {\"code\", \"message\", \"fields\"}}`."
+        'every error has the shape `{"error": {"code", "message", "fields"}}`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -240,7 +243,9 @@ LOGGING = {
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
         "text": {
-            "format": "%(asctime)s %(levelname)-7s [%(tenant)s %(request_id)s] %(name)s: %(message)s"
+            "format": (
+                "%(asctime)s %(levelname)-7s [%(tenant)s %(request_id)s] %(name)s: %(message)s"
+            )
         },
     },
     "handlers": {

@@ -8,17 +8,17 @@ from typing import Any
 from celery import shared_task
 from celery.exceptions import Reject
 from celery.signals import task_postrun, task_prerun
-from django.db import connection
 from django_tenants.utils import get_public_schema_name, schema_context
 from tenant_schemas_celery.app import get_schema_name_from_task
 from tenant_schemas_celery.task import TenantTask as LibraryTenantTask
 
 from fullfield.log_context import current_request_id, current_tenant
+from fullfield.tenancy.context import current_schema
 
 logger = logging.getLogger(__name__)
 
 
-class TenantTask(LibraryTenantTask):  # type: ignore[misc]
+class TenantTask(LibraryTenantTask):
     """A task that runs inside the schema it was sent from, and refuses to run anywhere else.
 
     A message without a schema header, or one sent from the public schema, is rejected
@@ -52,7 +52,7 @@ class PublicTask(TenantTask):
 
 @task_prerun.connect
 def _bind_log_context(task_id: str | None = None, **_: Any) -> None:
-    current_tenant.set(connection.schema_name)
+    current_tenant.set(current_schema())
     current_request_id.set(task_id or "-")
 
 
@@ -82,4 +82,4 @@ def worker_ping(token: str) -> str:
     from django.core.cache import cache
 
     cache.set("worker-ping", token, timeout=300)
-    return str(connection.schema_name)
+    return str(current_schema())

@@ -44,8 +44,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else "error"
         message = str(exc.detail)
-        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-            message = f"Request was throttled. Retry in {int(exc.wait) + 1} seconds."
+        wait = getattr(exc, "wait", None)
+        if isinstance(exc, exceptions.Throttled) and wait is not None:
+            message = f"Request was throttled. Retry in {int(wait) + 1} seconds."
         response.data = error_body(code, message)
     return response
 

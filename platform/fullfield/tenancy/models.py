@@ -12,9 +12,19 @@ class Tenant(TenantMixin):
     slug = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=200)
     ready = models.BooleanField(
-        default=False, help_text="Provisioned and serving; periodic work runs only for ready tenants."
+        default=False,
+        help_text="Provisioned and serving; periodic work runs only for ready tenants.",
     )
     created = models.DateTimeField(auto_now_add=True)
+    currency = models.CharField(
+        max_length=3,
+        default="USD",
+        help_text="ISO 4217 code. Money in another currency is refused, never silently mixed.",
+    )
+    ingest_creates_unknown_accounts = models.BooleanField(
+        default=True,
+        help_text="Ingested records naming an unknown account create it (otherwise: rejected).",
+    )
 
     auto_create_schema = True
     auto_drop_schema = True

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from fullfield.errors import Conflict, DomainError, NotFound
+from fullfield.tenancy.context import use_public_schema
 from fullfield.tenancy.models import SLUG_PATTERN, Domain, Tenant
 from fullfield.tenancy.selectors import TEMPLATE_SCHEMA, tenant_get
 from fullfield.users.models import User
@@ -107,7 +107,7 @@ def tenant_create(
         tenant.save(update_fields=["ready"])
     except BaseException:
         logger.exception("provisioning %s failed; removing what was created", slug)
-        connection.set_schema_to_public()
+        use_public_schema()
         if tenant.pk:
             tenant.delete(force_drop=True)
         raise
@@ -122,6 +122,6 @@ def tenant_delete(*, slug: str) -> None:
     tenant = tenant_get(slug=slug)
     if tenant is None:
         raise NotFound(f"No tenant '{slug}'.")
-    connection.set_schema_to_public()
+    use_public_schema()
     tenant.delete(force_drop=True)
     logger.info("deleted tenant %s", slug)

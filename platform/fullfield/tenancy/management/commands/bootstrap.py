@@ -28,7 +28,11 @@ class Command(BaseCommand):
         platform_ensure_public_tenant()
         platform_ensure_template()
         call_command(
-            "migrate_schemas", tenant=True, executor="multiprocessing", interactive=False, verbosity=0
+            "migrate_schemas",
+            tenant=True,
+            executor="multiprocessing",
+            interactive=False,
+            verbosity=0,
         )
         if options["demo"]:
             self._ensure_demo(password=options["demo_password"])

@@ -56,5 +56,3 @@ class Command(BaseCommand):
                 raise CommandError("not confirmed; nothing deleted")
         tenant_delete(slug=slug)
         self.stdout.write(f"deleted {slug}")
-
-
