@@ -70,6 +70,11 @@ class Account(ExternallySourced):
     )
     currency = models.CharField(max_length=3, default="USD")
     attributes = models.JSONField(default=dict, blank=True)
+    rescore_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when new data touches the account; scoring clears it after recomputing.",
+    )
 
     class Meta:
         constraints = [
@@ -79,7 +84,15 @@ class Account(ExternallySourced):
                 condition=Q(currency__regex=r"^[A-Z]{3}$"), name="account_currency_iso"
             ),
         ]
-        indexes = [models.Index(fields=["segment"]), models.Index(fields=["lifecycle_stage"])]
+        indexes = [
+            models.Index(fields=["segment"]),
+            models.Index(fields=["lifecycle_stage"]),
+            models.Index(
+                fields=["rescore_requested_at"],
+                condition=Q(rescore_requested_at__isnull=False),
+                name="account_rescore_pending",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -13,6 +13,7 @@ from fullfield.api.views import healthz
 from fullfield.web import views as web_views
 
 api_v1 = [
+    path("", include("apps.accounts.urls")),
     path("", include("apps.integrations.urls")),
 ]
 
