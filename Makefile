@@ -37,7 +37,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 benchmarks: $(STAMP)
-	$(BIN)/fullfield benchmark all
+	$(BIN)/fullfield benchmark
 
 clean:
 	rm -rf $(VENV) .fullfield staticfiles

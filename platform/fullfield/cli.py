@@ -119,6 +119,25 @@ def test(argv: Sequence[str]) -> int:
         ).returncode
 
 
+def benchmark(argv: Sequence[str]) -> int:
+    from fullfield.devservices import EmbeddedServices
+
+    names = list(argv) or sorted(
+        path.stem for path in (PROJECT_ROOT / "benchmarks").glob("*.py") if path.stem != "__init__"
+    )
+    environ = dict(os.environ)
+    environ.setdefault("DEBUG", "1")
+    with EmbeddedServices(environ) as env:
+        env = _python_env(env)
+        _manage(["bootstrap"], env)
+        for name in names:
+            command = [sys.executable, "-m", f"benchmarks.{name}"]
+            result = subprocess.run(command, env=env, cwd=PROJECT_ROOT)
+            if result.returncode:
+                return result.returncode
+    return 0
+
+
 def manage(argv: Sequence[str]) -> int:
     """Any Django management command; embedded services live for the command's duration."""
     from django.core.management import execute_from_command_line
@@ -139,7 +158,7 @@ def manage(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    commands = {"run": run, "test": test}
+    commands = {"run": run, "test": test, "benchmark": benchmark}
     if args and args[0] in commands:
         return commands[args[0]](args[1:])
     if not args or args[0] in {"-h", "--help"}:

@@ -266,6 +266,8 @@ LOGGING = {
 # --- product ----------------------------------------------------------------------------
 
 FULLFIELD_DEMO_TENANT = env_str("FULLFIELD_DEMO_TENANT", "acme")
+# Called with stdout= inside the demo tenant's schema by `fullfield bootstrap --demo`.
+FULLFIELD_DEMO_SEEDERS: list[str] = []
 FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool(
     "FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False
 )
