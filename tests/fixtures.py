@@ -83,7 +83,29 @@ class TenantClient(APIClient):
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(
+    request: pytest.FixtureRequest,
+    django_test_environment: None,
+    django_db_blocker: Any,
+) -> Iterator[None]:
+    """Always create the test database, even when only committed-data tests were collected.
+
+    pytest-django creates it only for tests marked django_db; the world fixture must never
+    write anywhere but the test database.
+    """
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default": None})
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(config, verbosity=0)
+
+
+@pytest.fixture(scope="session")
 def world(django_db_setup: None, django_db_blocker: Any) -> World:
+    test_settings: dict[str, Any] = settings.DATABASES["default"]["TEST"]  # type: ignore[assignment]
+    assert connection.settings_dict["NAME"] == test_settings["NAME"]
     with django_db_blocker.unblock():
         platform_ensure_public_tenant()
         tenant_a = tenant_create(
@@ -247,7 +269,7 @@ def celery_worker_process(
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
             command,
-            env=child_environment(),
+            env=child_environment(CELERY_QUEUE=queue),
             stdout=log_file,
             stderr=subprocess.STDOUT,
             cwd=PROJECT_ROOT,
@@ -257,6 +279,71 @@ def celery_worker_process(
         process.kill()
         pytest.fail(f"celery worker did not start:\n{worker.log()}")
     yield worker
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@dataclass
+class LiveServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    def url_for(self, tenant: Tenant, path: str = "/") -> str:
+        return f"http://{host_of(tenant)}:{self.port}{path}"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def live_server_process(
+    world: World, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """The platform served by a real server process on the test database (committed data only)."""
+    import urllib.error
+    import urllib.request
+
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("server") / "server.log"
+    command = [
+        sys.executable,
+        "-m",
+        "fullfield.cli",
+        "runserver",
+        "--noreload",
+        f"127.0.0.1:{port}",
+    ]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            env=child_environment(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+        )
+    server = LiveServer(process=process, port=port, log_path=log_path)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://localhost:{port}/healthz", timeout=2):
+                break
+        except urllib.error.HTTPError:
+            break  # any HTTP answer means the server is up
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail(f"server did not start:\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.3)
+    yield server
     process.terminate()
     try:
         process.wait(timeout=20)

@@ -77,9 +77,9 @@ def fan_out(task_name: str) -> int:
 
 
 @shared_task(name="fullfield.worker_ping")
-def worker_ping(token: str) -> str:
-    """Liveness probe for workers: leaves `token` in the sending tenant's cache."""
+def worker_ping(marker: str = "beat") -> str:
+    """Liveness probe for workers: leaves `marker` in the sending tenant's cache."""
     from django.core.cache import cache
 
-    cache.set("worker-ping", token, timeout=300)
+    cache.set("worker-ping", marker, timeout=300)
     return str(current_schema())

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.views.defaults import page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from fullfield.api.exceptions import json_not_found, json_server_error
-from fullfield.api.views import healthz
+from fullfield.api.views import WhoAmIApi, healthz
 from fullfield.web import views as web_views
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
+    path("me/", WhoAmIApi.as_view(), name="whoami"),
     path("", include("apps.accounts.urls")),
     path("", include("apps.integrations.urls")),
 ]

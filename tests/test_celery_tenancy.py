@@ -1,0 +1,100 @@
+"""Celery: a task runs in the schema it was sent from, on a real worker process and Redis."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from celery import Celery
+from django.conf import settings
+from django.core.cache import cache
+from django_tenants.utils import schema_context
+
+from fullfield.tasks import fan_out, worker_ping
+from fullfield.tenancy.models import Tenant
+from tests.fixtures import WorkerProcess, World
+
+pytestmark = pytest.mark.worker
+
+
+def _cache_value_in(tenant: Tenant, key: str) -> Any:
+    with schema_context(tenant.schema_name):
+        return cache.get(key)
+
+
+def _wait_for_cache(tenant: Tenant, key: str, expected: str, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _cache_value_in(tenant, key) == expected:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_a_task_sent_from_tenant_a_runs_in_tenant_as_schema(
+    world: World, committed_tenant: Tenant, celery_worker_process: WorkerProcess
+) -> None:
+    token = uuid.uuid4().hex
+    with schema_context(committed_tenant.schema_name):
+        worker_ping.apply_async(args=[token], queue=celery_worker_process.queue)
+    assert _wait_for_cache(committed_tenant, "worker-ping", token), celery_worker_process.log()
+    # The same key in another tenant's cache was never written.
+    assert _cache_value_in(world.tenant_b, "worker-ping") != token
+    assert _cache_value_in(world.tenant_a, "worker-ping") != token
+
+
+def test_a_task_message_without_a_schema_is_refused_and_never_runs_in_public(
+    committed_tenant: Tenant, celery_worker_process: WorkerProcess
+) -> None:
+    token = uuid.uuid4().hex
+    # A producer that knows nothing of tenants: a plain Celery app on the same broker.
+    plain = Celery("plain", broker=settings.CELERY_BROKER_URL)
+    plain.send_task("fullfield.worker_ping", args=[token], queue=celery_worker_process.queue)
+    assert celery_worker_process.wait_for_log("refused task fullfield.worker_ping"), (
+        celery_worker_process.log()
+    )
+    with schema_context("public"):
+        assert cache.get("worker-ping") != token
+    assert _cache_value_in(committed_tenant, "worker-ping") != token
+
+
+def test_a_task_sent_from_the_public_schema_is_refused(
+    committed_tenant: Tenant, celery_worker_process: WorkerProcess
+) -> None:
+    token = uuid.uuid4().hex
+    before = celery_worker_process.log().count("refused task fullfield.worker_ping")
+    with schema_context("public"):
+        worker_ping.apply_async(args=[token], queue=celery_worker_process.queue)
+    deadline = time.monotonic() + 30
+    while celery_worker_process.log().count("refused task fullfield.worker_ping") <= before:
+        assert time.monotonic() < deadline, celery_worker_process.log()
+        time.sleep(0.2)
+    with schema_context("public"):
+        assert cache.get("worker-ping") != token
+
+
+def test_beat_fan_out_sends_periodic_work_into_every_ready_tenant(
+    world: World, committed_tenant: Tenant, celery_worker_process: WorkerProcess
+) -> None:
+    for tenant in (world.tenant_a, world.tenant_b, committed_tenant):
+        with schema_context(tenant.schema_name):
+            cache.delete("worker-ping")
+    with schema_context("public"):
+        fan_out.apply_async(args=["fullfield.worker_ping"], queue=celery_worker_process.queue)
+    for tenant in (world.tenant_a, world.tenant_b, committed_tenant):
+        assert _wait_for_cache(tenant, "worker-ping", "beat"), (
+            tenant.slug,
+            celery_worker_process.log(),
+        )
+    with schema_context("public"):
+        assert cache.get("worker-ping") is None
+
+
+def test_tasks_acknowledge_late_and_are_requeued_if_the_worker_dies() -> None:
+    from fullfield.celery_app import app
+
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert app.conf.worker_prefetch_multiplier == 1

@@ -1,0 +1,152 @@
+"""Provisioning: tenants cloned from the template are isolated, usable, and all-or-nothing."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django_tenants.utils import schema_context, schema_exists
+from rest_framework.test import APIClient
+
+from fullfield.errors import Conflict, DomainError
+from fullfield.tenancy.context import use_public_schema
+from fullfield.tenancy.models import Domain, Tenant
+from fullfield.tenancy.selectors import tenant_list
+from fullfield.tenancy.services import tenant_create, tenant_delete
+from fullfield.users.models import User
+from tests.fixtures import PASSWORD, TenantClient, World
+
+
+@pytest.fixture
+def public(world: World, db: None) -> None:
+    use_public_schema()
+
+
+def test_a_provisioned_tenant_is_ready_with_its_admin_and_domain(public: None) -> None:
+    provisioned = tenant_create(slug="gamma-co", name="Gamma Co", admin_email="Root@Gamma.test")
+    tenant = provisioned.tenant
+    assert tenant.ready
+    assert tenant.schema_name == "gamma_co"
+    assert Domain.objects.get(tenant=tenant).domain == "gamma-co.localhost"
+    assert provisioned.admin_email == "root@gamma.test"
+    with schema_context(tenant.schema_name):
+        admin = User.objects.get()
+        assert admin.is_staff and admin.check_password(provisioned.admin_password)
+
+
+def test_a_provisioned_tenant_is_usable_and_isolated(public: None, world: World) -> None:
+    tenant = tenant_create(
+        slug="delta", name="Delta", admin_email="admin@delta.test", admin_password=PASSWORD
+    ).tenant
+    client = TenantClient(tenant)
+    response = client.post(
+        "/login/", {"username": "admin@delta.test", "password": PASSWORD}, format="multipart"
+    )
+    assert response.status_code == 302
+    created = client.post("/api/v1/api-keys/", {"name": "crm sync", "scope": "read"})
+    assert created.status_code == 201
+    with schema_context(world.tenant_a.schema_name):
+        assert not User.objects.filter(email="admin@delta.test").exists()
+    # Alice's login means nothing on the new tenant's host.
+    stranger = TenantClient(tenant)
+    response = stranger.post(
+        "/login/", {"username": "alice@alpha.test", "password": PASSWORD}, format="multipart"
+    )
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("slug", "field"),
+    [("A", "slug"), ("1abc", "slug"), ("ab-", "slug"), ("www", "slug"), ("has_underscore", "slug")],
+)
+def test_bad_slugs_are_refused_naming_the_field(public: None, slug: str, field: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        tenant_create(slug=slug, name="X", admin_email="a@b.test")
+    assert field in refused.value.fields
+    assert not Tenant.objects.filter(slug=slug.lower()).exists()
+
+
+def test_a_taken_slug_is_a_conflict(public: None) -> None:
+    with pytest.raises(Conflict):
+        tenant_create(slug="alpha", name="Again", admin_email="a@b.test")
+
+
+def test_a_failure_midway_leaves_no_tenant_and_no_schema(
+    public: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(User.objects, "create_superuser", fail)
+    with pytest.raises(RuntimeError):
+        tenant_create(slug="epsilon", name="Epsilon", admin_email="admin@epsilon.test")
+    assert not Tenant.objects.filter(slug="epsilon").exists()
+    assert not Domain.objects.filter(domain="epsilon.localhost").exists()
+    assert not schema_exists("epsilon")
+
+
+def test_deleting_a_tenant_drops_its_schema(public: None) -> None:
+    tenant_create(slug="zeta", name="Zeta", admin_email="admin@zeta.test")
+    tenant_delete(slug="zeta")
+    assert not schema_exists("zeta")
+    assert not tenant_list().filter(slug="zeta").exists()
+
+
+def test_the_tenant_command_creates_lists_and_deletes(
+    public: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call_command("tenant", "create", "eta", "--name", "Eta", "--admin-email", "admin@eta.test")
+    assert "created eta" in capsys.readouterr().out
+    call_command("tenant", "list")
+    listing = capsys.readouterr().out
+    assert "eta\tEta\tready" in listing and "alpha" in listing and "_template" not in listing
+    call_command("tenant", "delete", "eta", "--yes")
+    assert not schema_exists("eta")
+    with pytest.raises(CommandError, match="slug"):
+        call_command("tenant", "create", "Bad Slug", "--name", "X", "--admin-email", "a@b.test")
+
+
+# --- the operator API on the public host ------------------------------------------------
+
+
+def _operator_client(email: str = "ops@fullfield.test") -> APIClient:
+    User.objects.create_superuser(email, PASSWORD)
+    token = base64.b64encode(f"{email}:{PASSWORD}".encode()).decode()
+    return APIClient(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Basic {token}")
+
+
+def test_an_operator_provisions_lists_and_deletes_tenants_by_api(public: None) -> None:
+    operator = _operator_client()
+    created = operator.post(
+        "/api/operator/tenants/",
+        {"slug": "theta", "name": "Theta", "admin_email": "admin@theta.test"},
+    )
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert body["ready"] is True and body["admin_password"]
+    slugs = [t["slug"] for t in operator.get("/api/operator/tenants/").json()["results"]]
+    assert "theta" in slugs and "public" not in slugs
+    assert operator.delete("/api/operator/tenants/theta/").status_code == 204
+    assert operator.delete("/api/operator/tenants/theta/").status_code == 404
+
+
+def test_the_operator_api_refuses_bad_input_with_field_errors(public: None) -> None:
+    response = _operator_client().post(
+        "/api/operator/tenants/", {"slug": "Bad Slug!", "name": "", "admin_email": "nope"}
+    )
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) >= {"name", "admin_email"}
+
+
+def test_the_operator_api_needs_an_operator_and_is_absent_on_tenant_hosts(
+    public: None, world: World
+) -> None:
+    anonymous = APIClient(HTTP_HOST="localhost")
+    assert anonymous.get("/api/operator/tenants/").status_code == 401
+    alice_password = base64.b64encode(f"alice@alpha.test:{PASSWORD}".encode()).decode()
+    alice = APIClient(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Basic {alice_password}")
+    assert alice.get("/api/operator/tenants/").status_code == 401  # not a user of public
+    on_tenant_host = TenantClient(world.tenant_a).get("/api/operator/tenants/")
+    assert on_tenant_host.status_code == 404
