@@ -217,8 +217,8 @@ def child_environment(**extra: str) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "platform")]),
         DEBUG="1",
         LOG_JSON="0",
-        **extra,
     )
+    env.update(extra)
     return env
 
 
