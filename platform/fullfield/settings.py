@@ -160,7 +160,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
-STATIC_ROOT = PROJECT_ROOT / "staticfiles"
+STATIC_ROOT = Path(env_str("FULLFIELD_STATIC_ROOT", str(PROJECT_ROOT / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -216,6 +216,7 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -----------------------------------------------------------------------------
 
 CELERY_BROKER_URL = celery_broker_from_redis_url(REDIS_URL)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "celery")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -271,3 +272,10 @@ FULLFIELD_DEMO_SEEDERS: list[str] = []
 FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool(
     "FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False
 )
+# Outbound webhook retries: attempt n waits BASE x 5^(n-1) seconds (capped at 6 hours); after
+# MAX_ATTEMPTS a delivery fails for good, and DISABLE_AFTER such failures in a row disable the endpoint.
+FULLFIELD_WEBHOOKS_MAX_ATTEMPTS = env_int("FULLFIELD_WEBHOOKS_MAX_ATTEMPTS", 8, minimum=1)
+FULLFIELD_WEBHOOKS_RETRY_BASE_SECONDS = env_int(
+    "FULLFIELD_WEBHOOKS_RETRY_BASE_SECONDS", 60, minimum=1
+)
+FULLFIELD_WEBHOOKS_DISABLE_AFTER = env_int("FULLFIELD_WEBHOOKS_DISABLE_AFTER", 5, minimum=1)
