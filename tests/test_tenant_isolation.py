@@ -13,10 +13,15 @@ from tests.fixtures import TenantClient, World
 
 
 def test_unknown_host_is_404_and_never_falls_through_to_public(client_a: TenantClient) -> None:
-    response = client_a.get("/healthz", HTTP_HOST="nosuchtenant.localhost")
-    assert response.status_code == 404
-    response = client_a.get("/api/operator/tenants/", HTTP_HOST="nosuchtenant.localhost")
-    assert response.status_code == 404
+    for path in ("/", "/login/", "/api/v1/me/", "/api/docs/", "/api/operator/tenants/"):
+        response = client_a.get(path, HTTP_HOST="nosuchtenant.localhost")
+        assert response.status_code == 404, path
+
+
+def test_health_probes_by_ip_address_reach_the_health_check(client_a: TenantClient) -> None:
+    response = client_a.get("/healthz", HTTP_HOST="10.0.0.7:8000")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "redis": "ok"}
 
 
 def test_bare_base_domain_serves_the_public_platform_not_a_tenant(client_a: TenantClient) -> None:

@@ -27,3 +27,18 @@ class RequestContextMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
+
+
+class HealthCheckMiddleware:
+    """Answers /healthz before tenant routing, so probes by IP address (containers, load
+    balancers) get the health of the process rather than a 404 for an unknown host."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/healthz":
+            from fullfield.api.views import healthz
+
+            return healthz(request)
+        return self.get_response(request)

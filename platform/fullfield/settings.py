@@ -74,6 +74,7 @@ TENANT_LIMIT_SET_CALLS = True
 AUTH_USER_MODEL = "users.User"
 
 MIDDLEWARE = [
+    "fullfield.middleware.HealthCheckMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "fullfield.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
