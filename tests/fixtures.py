@@ -99,6 +99,12 @@ def django_db_setup(
         config = setup_databases(verbosity=0, interactive=False, aliases={"default": None})
     yield
     with django_db_blocker.unblock():
+        # Child processes (workers, live servers) may leave a backend that is still exiting.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         teardown_databases(config, verbosity=0)
 
 
