@@ -273,8 +273,9 @@ FULLFIELD_DEMO_SEEDERS: list[str] = []
 FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool(
     "FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False
 )
-# Outbound webhook retries: attempt n waits BASE x 5^(n-1) seconds (capped at 6 hours); after
-# MAX_ATTEMPTS a delivery fails for good, and DISABLE_AFTER such failures in a row disable the endpoint.
+# Outbound webhooks: after failed attempt n the next waits BASE x 5^(n-1) seconds (at most 6 h);
+# after MAX_ATTEMPTS a delivery has failed; DISABLE_AFTER failed deliveries in a row disable the
+# endpoint.
 FULLFIELD_WEBHOOKS_MAX_ATTEMPTS = env_int("FULLFIELD_WEBHOOKS_MAX_ATTEMPTS", 8, minimum=1)
 FULLFIELD_WEBHOOKS_RETRY_BASE_SECONDS = env_int(
     "FULLFIELD_WEBHOOKS_RETRY_BASE_SECONDS", 60, minimum=1

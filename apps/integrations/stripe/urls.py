@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.integrations.stripe import api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("connection/", api.StripeConnectionApi.as_view(), name="stripe-connection"),
+    path("webhook/", api.StripeWebhookApi.as_view(), name="stripe-webhook"),
+]
