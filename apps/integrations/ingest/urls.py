@@ -1,3 +1,7 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.integrations.ingest import api
+
+urlpatterns = [
+    path("batch/", api.EventBatchApi.as_view(), name="events-batch"),
+]

@@ -1,0 +1,229 @@
+"""Decoding and validating a batch of usage events.
+
+Fast path: the whole body is decoded straight into typed msgspec Structs, which both parses
+and validates in C (measured on a 10,000-event, 2.3 MB batch: 14 ms, vs 25 ms for orjson plus
+hand checks). Only when that fails does the item-by-item path run, to report every problem of
+every event by position and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Final, TypedDict
+
+import msgspec
+
+from apps.integrations.ingest.request_body import PayloadTooLarge
+from fullfield.errors import DomainError
+
+MAX_EVENTS: Final = 10_000
+FUTURE_TOLERANCE: Final = timedelta(hours=1)
+DEFAULT_SOURCE_SYSTEM: Final = "api"
+
+ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+EventName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+SourceSystem = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+
+
+class EventIn(msgspec.Struct, forbid_unknown_fields=True):
+    """One usage event as an integrator sends it."""
+
+    id: ExternalId
+    account_external_id: ExternalId
+    name: EventName
+    occurred_at: AwareDatetime
+    contact_external_id: ExternalId | None = None
+    value: float = 1.0
+    properties: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    events: list[EventIn]
+    source_system: SourceSystem = DEFAULT_SOURCE_SYSTEM
+
+
+class IngestError(TypedDict):
+    index: int
+    field: str
+    message: str
+
+
+@dataclass
+class DecodedBatch:
+    """The valid events (with their positions in the request) and the errors of the rest."""
+
+    source_system: str
+    total: int
+    events: Sequence[EventIn]
+    positions: Sequence[int]
+    errors: list[IngestError] = field(default_factory=list)
+
+
+_batch_decoder = msgspec.json.Decoder(BatchIn)
+
+_FIELD_TYPES: Final[dict[str, Any]] = {
+    "id": ExternalId,
+    "account_external_id": ExternalId,
+    "contact_external_id": ExternalId | None,
+    "name": EventName,
+    "occurred_at": AwareDatetime,
+    "value": float,
+    "properties": dict[str, Any],
+}
+_REQUIRED: Final = ("id", "account_external_id", "name", "occurred_at")
+_TEXT_FIELDS: Final = ("id", "account_external_id", "contact_external_id", "name")
+_EXAMPLE_TIME: Final = "2024-05-01T12:00:00Z"
+_FIELD_MESSAGES: Final = {
+    "id": "Must be a non-empty string of at most 200 characters (the event's unique id).",
+    "account_external_id": (
+        "Must be a non-empty string of at most 200 characters (the account's id in your system)."
+    ),
+    "contact_external_id": "Must be null or a non-empty string of at most 200 characters.",
+    "name": "Must be a non-empty string of at most 200 characters.",
+    "occurred_at": (f"Must be an ISO 8601 date-time with a timezone offset, e.g. {_EXAMPLE_TIME}."),
+    "value": "Must be a number.",
+    "properties": "Must be a JSON object.",
+}
+
+
+def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
+    """Decode `{"events": [...], "source_system"?}`; per-event problems become indexed errors.
+
+    Raises DomainError (400) when the body as a whole is unusable and PayloadTooLarge (413)
+    beyond MAX_EVENTS events.
+    """
+    latest = now + FUTURE_TOLERANCE
+    # JSON can only carry a NUL character as the escape \u0000, which PostgreSQL refuses in
+    # text and jsonb; bodies containing it go the careful way.
+    if b"\\u0000" not in body:
+        try:
+            batch = _batch_decoder.decode(body)
+        except msgspec.ValidationError:
+            pass
+        except msgspec.DecodeError as error:
+            raise DomainError(f"The body is not valid JSON: {error}.") from None
+        else:
+            _check_count(len(batch.events))
+            if all(event.occurred_at <= latest for event in batch.events):
+                if not batch.events:
+                    raise _no_events()
+                count = len(batch.events)
+                return DecodedBatch(batch.source_system, count, batch.events, range(count))
+    return _decode_item_by_item(body, latest=latest)
+
+
+def _check_count(count: int) -> None:
+    if count > MAX_EVENTS:
+        raise PayloadTooLarge(
+            f"The batch has {count:,} events; the limit is {MAX_EVENTS:,} events a request. "
+            "Split it into smaller batches."
+        )
+
+
+def _no_events() -> DomainError:
+    return DomainError("The batch has no events.", fields={"events": ["Send at least one event."]})
+
+
+def _decode_item_by_item(body: bytes, *, latest: datetime) -> DecodedBatch:
+    try:
+        document = msgspec.json.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise DomainError(f"The body is not valid JSON: {error}.") from None
+    if not isinstance(document, dict):
+        raise DomainError('The body must be a JSON object: {"events": [...]}.')
+    fields: dict[str, list[str]] = {
+        key: ["Unknown field; expected events and source_system."]
+        for key in sorted(document.keys() - {"events", "source_system"})
+    }
+    source_system = document.get("source_system", DEFAULT_SOURCE_SYSTEM)
+    try:
+        source_system = msgspec.convert(source_system, SourceSystem)
+        _check_text(source_system)
+    except (msgspec.ValidationError, ValueError):
+        fields["source_system"] = ["Must be a non-empty string of at most 40 characters."]
+    events = document.get("events")
+    if not isinstance(events, list):
+        fields["events"] = ["Required: a list of event objects."]
+    if fields:
+        raise DomainError("The batch could not be read.", fields=fields)
+    assert isinstance(events, list)
+    _check_count(len(events))
+    if not events:
+        raise _no_events()
+
+    valid: list[EventIn] = []
+    positions: list[int] = []
+    errors: list[IngestError] = []
+    for index, raw in enumerate(events):
+        event, problems = event_validate(raw, latest=latest)
+        if event is None:
+            errors.extend(
+                IngestError(index=index, field=name, message=message) for name, message in problems
+            )
+        else:
+            valid.append(event)
+            positions.append(index)
+    return DecodedBatch(source_system, len(events), valid, positions, errors)
+
+
+def event_validate(raw: Any, *, latest: datetime) -> tuple[EventIn | None, list[tuple[str, str]]]:
+    """One event: the EventIn, or None and every (field, message) that is wrong with it."""
+    if not isinstance(raw, dict):
+        return None, [("", "Each event must be a JSON object.")]
+    problems = [
+        (str(key), "Unknown field.") for key in sorted(map(str, raw.keys() - _FIELD_TYPES.keys()))
+    ]
+    values: dict[str, Any] = {}
+    for name, field_type in _FIELD_TYPES.items():
+        if name not in raw:
+            if name in _REQUIRED:
+                problems.append((name, "This field is required."))
+            continue
+        try:
+            values[name] = msgspec.convert(raw[name], field_type)
+        except msgspec.ValidationError as error:
+            problems.append((name, _field_message(name, raw[name], error)))
+    for name in _TEXT_FIELDS:
+        value = values.get(name)
+        if isinstance(value, str) and "\x00" in value:
+            problems.append((name, "Must not contain NUL (\\u0000) characters."))
+    if "properties" in values and b"\\u0000" in msgspec.json.encode(values["properties"]):
+        problems.append(("properties", "Must not contain NUL (\\u0000) characters."))
+    occurred_at = values.get("occurred_at")
+    if occurred_at is not None and occurred_at > latest:
+        problems.append(
+            (
+                "occurred_at",
+                f"Is more than {_describe(FUTURE_TOLERANCE)} in the future "
+                f"({occurred_at.isoformat()}); send the time the event happened.",
+            )
+        )
+    if problems:
+        return None, problems
+    return EventIn(**values), []
+
+
+def _field_message(name: str, value: Any, error: msgspec.ValidationError) -> str:
+    if name == "occurred_at" and isinstance(value, str):
+        try:
+            msgspec.convert(value, datetime)
+        except msgspec.ValidationError:
+            pass
+        else:
+            return f"Needs a timezone offset, e.g. {_EXAMPLE_TIME} or 2024-05-01T14:00:00+02:00."
+    if name == "value" and "out of range" in str(error):
+        return "Must be a finite number."
+    return _FIELD_MESSAGES[name]
+
+
+def _check_text(value: str) -> None:
+    if "\x00" in value:
+        raise ValueError("NUL character")
+
+
+def _describe(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours} hour" if hours == 1 else f"{hours} hours"
