@@ -34,6 +34,7 @@ from fullfield.errors import DomainError
 DAY = timedelta(days=1)
 MAX_ACCOUNTS = 200_000
 MAX_MONTHS = 120
+MAX_USAGE_SCALE = 10.0
 
 
 def add_months(day: date, months: int) -> date:
@@ -53,9 +54,13 @@ class SeedConfig:
     months: int = 18
     seed: int = 1
     currency: str = "USD"
+    # Multiplies usage volume: benchmarks pick their events-per-account; 1.0 is realistic.
+    usage_scale: float = 1.0
 
     def __post_init__(self) -> None:
         errors: dict[str, list[str]] = {}
+        if not 0 <= self.usage_scale <= MAX_USAGE_SCALE:
+            errors["usage_scale"] = [f"Must be between 0 and {MAX_USAGE_SCALE}."]
         if not 1 <= self.accounts <= MAX_ACCOUNTS:
             errors["accounts"] = [f"Must be between 1 and {MAX_ACCOUNTS}."]
         if not 1 <= self.months <= MAX_MONTHS:
@@ -1212,7 +1217,7 @@ class _AccountStory:
 
     def build_usage(self, active: list[tuple[date, date]]) -> None:
         rng = self.rng
-        weekly = self.profile.usage_per_week
+        weekly = self.profile.usage_per_week * self.config.usage_scale
         contact_count = len(self.contacts)
         start_hour, end_hour = self.hours
         first_second, second_span = start_hour * 3600, (end_hour - start_hour) * 3600

@@ -84,6 +84,7 @@ def tenant_seed(
     accounts: int = 2000,
     months: int = 18,
     seed: int = 1,
+    usage_scale: float = 1.0,
     chunk_accounts: int = DEFAULT_CHUNK_ACCOUNTS,
 ) -> SeedResult:
     """Fill the current tenant, which must have no accounts yet, with a generated history.
@@ -92,7 +93,12 @@ def tenant_seed(
     DomainError naming the parameter when a size is out of range.
     """
     config = SeedConfig(
-        anchor=anchor, accounts=accounts, months=months, seed=seed, currency=tenant_currency()
+        anchor=anchor,
+        accounts=accounts,
+        months=months,
+        seed=seed,
+        currency=tenant_currency(),
+        usage_scale=usage_scale,
     )
     started = clock.perf_counter()
     result = SeedResult(config=config)

@@ -283,3 +283,16 @@ def test_some_leads_are_converted_into_their_accounts(large: list[AccountPlan]) 
     converted = [lead for lead in leads if lead.status == "converted"]
     assert converted and len(converted) < len(leads)
     assert all(lead.converted_at is not None for lead in converted)
+
+
+def test_usage_scale_sets_the_event_volume_for_benchmarks() -> None:
+    def events(scale: float) -> int:
+        config = SeedConfig(anchor=ANCHOR, accounts=40, months=6, seed=3, usage_scale=scale)
+        return sum(len(p.usage) for p in iter_account_plans(config))
+
+    realistic, light = events(1.0), events(0.2)
+    assert events(0.0) == 0
+    assert 0 < light < realistic * 0.3
+    with pytest.raises(DomainError) as refused:
+        SeedConfig(anchor=ANCHOR, usage_scale=-1)
+    assert "usage_scale" in refused.value.fields

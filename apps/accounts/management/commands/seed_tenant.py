@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--months", type=int, default=DEMO_MONTHS, help="months of history")
         parser.add_argument("--seed", type=int, default=DEMO_SEED)
         parser.add_argument(
+            "--usage-scale", type=float, default=1.0, help="multiplies usage event volume"
+        )
+        parser.add_argument(
             "--anchor", default=None, help="the last day of history, YYYY-MM-DD (default: today)"
         )
 
@@ -44,8 +47,11 @@ class Command(BaseCommand):
                     accounts=options["accounts"],
                     months=options["months"],
                     seed=options["seed"],
+                    usage_scale=options["usage_scale"],
                 )
         except DomainError as error:
-            details = "; ".join(f"--{f}: {' '.join(m)}" for f, m in error.fields.items())
+            details = "; ".join(
+                f"--{f.replace('_', '-')}: {' '.join(m)}" for f, m in error.fields.items()
+            )
             raise CommandError(f"{error.message} {details}".strip()) from error
         self.stdout.write(f"seeded {tenant.slug}: {result.summary()}")
