@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.integrations.jobs import api
+
+urlpatterns = [
+    path("", api.JobListApi.as_view(), name="jobs"),
+    path("<int:job_id>/", api.JobDetailApi.as_view(), name="job-detail"),
+]
