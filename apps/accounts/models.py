@@ -192,7 +192,11 @@ class Opportunity(ExternallySourced):
                 name="opportunity_loss_reason_only_when_lost",
             ),
         ]
-        indexes = [models.Index(fields=["account", "status"])]
+        indexes = [
+            models.Index(fields=["account", "status"]),
+            # The account timeline and "last won deal" read an account's deals by close date.
+            models.Index(fields=["account", "-close_date"], name="opportunity_account_close"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -356,7 +360,10 @@ class Ticket(ExternallySourced):
                 name="ticket_closed_after_open",
             ),
         ]
-        indexes = [models.Index(fields=["account", "status"])]
+        indexes = [
+            models.Index(fields=["account", "status"]),
+            models.Index(fields=["account", "-opened_at"], name="ticket_account_opened"),
+        ]
 
     def __str__(self) -> str:
         return self.subject

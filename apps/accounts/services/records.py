@@ -1,0 +1,192 @@
+"""Writes of single account records (the REST API's create, update and delete).
+
+Every write that adds or changes data about an account marks the account for rescoring
+(`Account.rescore_requested_at`) and publishes `AccountsTouched` once the transaction commits;
+a change of lifecycle stage publishes `LifecycleStageChanged`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from django.db import IntegrityError, models, transaction
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from apps.accounts.events import AccountsTouched, LifecycleStageChanged
+from apps.accounts.models import (
+    Account,
+    Contact,
+    Lead,
+    Milestone,
+    OnboardingPlan,
+    UsageEvent,
+)
+from fullfield import events
+from fullfield.errors import Conflict, DomainError
+
+RecordT = TypeVar("RecordT", bound=models.Model)
+
+
+def accounts_touch(*, account_ids: Iterable[int | None]) -> list[int]:
+    """Mark accounts as needing a new score and tell subscribers (after commit)."""
+    ids = sorted({account_id for account_id in account_ids if account_id is not None})
+    if ids:
+        Account.objects.filter(id__in=ids).update(rescore_requested_at=Now())
+        events.publish(AccountsTouched(account_ids=ids))
+    return ids
+
+
+def integrity_error_as_domain_error(error: IntegrityError) -> DomainError:
+    """A constraint that fired despite validation (a concurrent write): name the field."""
+    diag = getattr(error.__cause__, "diag", None)
+    constraint = getattr(diag, "constraint_name", None) or "a database constraint"
+    if constraint.endswith("_external_id_unique"):
+        return Conflict(
+            "Another record already has this source_system and external_id.",
+            fields={"external_id": ["Already used by another record of this source system."]},
+        )
+    return DomainError(f"The record violates {constraint}.")
+
+
+def _save(instance: models.Model) -> None:
+    try:
+        with transaction.atomic():
+            instance.save()
+    except IntegrityError as error:
+        raise integrity_error_as_domain_error(error) from error
+
+
+def _apply(instance: RecordT, data: Mapping[str, Any]) -> RecordT:
+    for field, value in data.items():
+        setattr(instance, field, value)
+    if (
+        isinstance(instance, Lead)
+        and instance.status == Lead.Status.CONVERTED
+        and instance.converted_at is None
+    ):
+        instance.converted_at = timezone.now()
+    return instance
+
+
+def scored_account_ids(instance: models.Model) -> set[int]:
+    """The accounts whose scores a record feeds (contacts and the account itself feed none)."""
+    if isinstance(instance, Account | Contact):
+        return set()
+    if isinstance(instance, Milestone):
+        return {instance.plan.account_id}
+    if isinstance(instance, Lead):
+        return {instance.converted_account_id} if instance.converted_account_id else set()
+    account_id = getattr(instance, "account_id", None)
+    return {account_id} if isinstance(account_id, int) else set()
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def account_create(*, data: Mapping[str, Any]) -> Account:
+    account = _apply(Account(), data)
+    _save(account)
+    # A new account has no score yet: it is due for its first one.
+    accounts_touch(account_ids=[account.pk])
+    account.refresh_from_db(fields=["rescore_requested_at"])
+    return account
+
+
+@transaction.atomic
+def account_update(*, account: Account, data: Mapping[str, Any]) -> Account:
+    previous_stage = (
+        Account.objects.select_for_update()
+        .values_list("lifecycle_stage", flat=True)
+        .get(pk=account.pk)
+    )
+    _apply(account, data)
+    _save(account)
+    if account.lifecycle_stage != previous_stage:
+        events.publish(
+            LifecycleStageChanged(
+                account_id=account.pk, previous_stage=previous_stage, stage=account.lifecycle_stage
+            )
+        )
+    return account
+
+
+@transaction.atomic
+def account_delete(*, account: Account) -> None:
+    """Delete an account and everything recorded about it.
+
+    Refused while it has subscription terms: revenue already reported (MRR, retention) would
+    change after the fact. Mark such an account churned instead.
+    """
+    if account.subscriptions.exists():
+        raise Conflict(
+            "This account has subscription history that revenue metrics are built on; "
+            "set its lifecycle_stage to churned instead of deleting it.",
+        )
+    account.delete()
+
+
+# --- records that belong to an account -------------------------------------------------
+
+
+@transaction.atomic
+def record_create(*, model: type[RecordT], data: Mapping[str, Any]) -> RecordT:
+    record = _apply(model(), data)
+    _save(record)
+    accounts_touch(account_ids=scored_account_ids(record))
+    return record
+
+
+@transaction.atomic
+def record_update(*, instance: RecordT, data: Mapping[str, Any]) -> RecordT:
+    before = scored_account_ids(instance)
+    _apply(instance, data)
+    _save(instance)
+    # A record moved to another account changes the scores of both.
+    accounts_touch(account_ids=before | scored_account_ids(instance))
+    return instance
+
+
+@transaction.atomic
+def record_delete(*, instance: models.Model) -> None:
+    touched = scored_account_ids(instance)
+    instance.delete()
+    accounts_touch(account_ids=touched)
+
+
+@transaction.atomic
+def onboarding_plan_create(
+    *, data: Mapping[str, Any], milestones: Sequence[Mapping[str, Any]] = ()
+) -> OnboardingPlan:
+    plan = _apply(OnboardingPlan(), data)
+    _save(plan)
+    Milestone.objects.bulk_create(
+        [
+            Milestone(plan=plan, **{"position": position, **milestone})
+            for position, milestone in enumerate(milestones)
+        ]
+    )
+    accounts_touch(account_ids=[plan.account_id])
+    return plan
+
+
+@transaction.atomic
+def usage_event_record(*, data: Mapping[str, Any]) -> tuple[UsageEvent, bool]:
+    """Record one usage event; a repeated idempotency key returns the stored event.
+
+    Returns the event and whether it was created by this call.
+    """
+    values = dict(data)
+    key = values.pop("idempotency_key", None) or uuid.uuid4().hex
+    try:
+        with transaction.atomic():
+            event, created = UsageEvent.objects.get_or_create(idempotency_key=key, defaults=values)
+    except IntegrityError:
+        # A concurrent request stored the same key between our read and our insert.
+        event, created = UsageEvent.objects.get(idempotency_key=key), False
+    if created:
+        accounts_touch(account_ids=[event.account_id])
+    return event, created

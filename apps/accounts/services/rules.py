@@ -1,0 +1,148 @@
+"""Invariants of the account records, checked on a record's values before anything is written.
+
+The database constraints in models.py stay as the backstop; these checks exist so that a bad
+request gets a field error naming what is wrong instead of an integrity error. The API
+serializers and the bulk upsert both call them with the record's merged values (what the row
+would hold after the write), so a partial update is checked against the stored row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from apps.accounts.models import SurveyResponse
+from fullfield.tenancy.context import current_schema, current_tenant
+from fullfield.tenancy.models import Tenant
+
+FieldErrors = dict[str, list[str]]
+
+IN_FORCE_SUBSCRIPTION_STATUSES = ("active", "past_due")
+OPEN_TICKET_STATUSES = ("open", "pending")
+
+
+def add_error(errors: FieldErrors, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def tenant_currency() -> str:
+    """The request's tenant's currency: all money of the tenant is in it."""
+    currency = getattr(current_tenant(), "currency", None)
+    if currency is None:
+        # schema_context() installs a stand-in tenant that has only the schema name.
+        currency = (
+            Tenant.objects.filter(schema_name=current_schema())
+            .values_list("currency", flat=True)
+            .first()
+        )
+    if currency is None:
+        raise LookupError(f"no tenant owns the schema {current_schema()!r}")
+    return str(currency)
+
+
+def check_currency(values: Mapping[str, Any], errors: FieldErrors) -> None:
+    """Money is kept in the tenant's currency; another currency is refused, never converted."""
+    currency = values.get("currency")
+    expected = tenant_currency()
+    if currency is not None and currency != expected:
+        add_error(
+            errors,
+            "currency",
+            f"Only {expected}, this workspace's currency, is accepted; "
+            f"amounts in {currency} are not converted.",
+        )
+
+
+def _not_before(
+    values: Mapping[str, Any], errors: FieldErrors, later: str, earlier: str, *, strict: bool
+) -> None:
+    end: date | datetime | None = values.get(later)
+    start: date | datetime | None = values.get(earlier)
+    if end is None or start is None:
+        return
+    if (strict and end <= start) or (not strict and end < start):
+        relation = "after" if strict else "on or after"
+        add_error(errors, later, f"Must be {relation} {earlier} ({start.isoformat()}).")
+
+
+def _not_negative(values: Mapping[str, Any], errors: FieldErrors, field: str) -> None:
+    amount: Decimal | int | float | None = values.get(field)
+    if amount is not None and amount < 0:
+        add_error(errors, field, "Must not be negative.")
+
+
+def account_check(values: Mapping[str, Any]) -> FieldErrors:
+    errors: FieldErrors = {}
+    check_currency(values, errors)
+    record_id = values.get("id")
+    if record_id is not None and values.get("parent_id") == record_id:
+        add_error(errors, "parent", "An account cannot be its own parent.")
+    return errors
+
+
+def lead_check(values: Mapping[str, Any]) -> FieldErrors:
+    errors: FieldErrors = {}
+    if values.get("status") == "converted" and values.get("converted_account_id") is None:
+        add_error(errors, "converted_account", "A converted lead must name the account it became.")
+    return errors
+
+
+def opportunity_check(values: Mapping[str, Any]) -> FieldErrors:
+    errors: FieldErrors = {}
+    check_currency(values, errors)
+    _not_negative(values, errors, "amount")
+    if values.get("loss_reason") and values.get("status") != "lost":
+        add_error(errors, "loss_reason", "Only a lost opportunity has a loss reason.")
+    return errors
+
+
+def onboarding_plan_check(values: Mapping[str, Any]) -> FieldErrors:
+    errors: FieldErrors = {}
+    _not_before(values, errors, "completed_on", "started_on", strict=False)
+    _not_before(values, errors, "target_live_on", "started_on", strict=False)
+    return errors
+
+
+def milestone_check(values: Mapping[str, Any]) -> FieldErrors:
+    return {}
+
+
+def subscription_check(values: Mapping[str, Any]) -> FieldErrors:
+    errors: FieldErrors = {}
+    check_currency(values, errors)
+    _not_negative(values, errors, "mrr")
+    _not_before(values, errors, "period_end", "period_start", strict=True)
+    return errors
+
+
+def usage_event_check(values: Mapping[str, Any]) -> FieldErrors:
+    return {}
+
+
+def ticket_check(values: Mapping[str, Any]) -> FieldErrors:
+    errors: FieldErrors = {}
+    _not_before(values, errors, "first_response_at", "opened_at", strict=False)
+    _not_before(values, errors, "closed_at", "opened_at", strict=False)
+    return errors
+
+
+def survey_response_check(values: Mapping[str, Any]) -> FieldErrors:
+    errors: FieldErrors = {}
+    kind = values.get("kind")
+    score = values.get("score")
+    if not isinstance(kind, str) or score is None:
+        return errors
+    score_range = SurveyResponse.SCORE_RANGES.get(kind)
+    if score_range is not None:
+        low, high = score_range
+        if not low <= score <= high:
+            add_error(
+                errors, "score", f"A {kind.upper()} score is from {low} to {high}; got {score}."
+            )
+    return errors
+
+
+def touchpoint_check(values: Mapping[str, Any]) -> FieldErrors:
+    return {}
