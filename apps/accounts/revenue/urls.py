@@ -1,3 +1,8 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.accounts.revenue.api import RevenueMetricsApi, RevenueSeriesApi
+
+urlpatterns = [
+    path("revenue/", RevenueMetricsApi.as_view(), name="revenue-metrics"),
+    path("revenue/series/", RevenueSeriesApi.as_view(), name="revenue-metrics-series"),
+]
