@@ -19,7 +19,14 @@ def current_schema() -> str:
 
 
 def current_tenant() -> Tenant:
-    return cast("Tenant", _tenant_connection().tenant)
+    """The Tenant row of the active schema, also inside django-tenants' schema_context()
+    (which activates a schema with a stand-in object that carries no tenant fields)."""
+    from fullfield.tenancy.models import Tenant
+
+    tenant = _tenant_connection().tenant
+    if isinstance(tenant, Tenant):
+        return tenant
+    return Tenant.objects.get(schema_name=current_schema())
 
 
 def use_tenant(tenant: Tenant) -> None:
