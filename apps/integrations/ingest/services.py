@@ -122,6 +122,13 @@ def usage_events_ingest(
         if event.id in seen_keys:
             outcome.duplicates += 1
             continue
+        try:
+            properties = encode(event.properties).decode()
+        except RecursionError:
+            outcome.errors.append(
+                IngestError(index=position, field="properties", message="Is nested too deeply.")
+            )
+            continue
         seen_keys.add(event.id)
         rows.append(
             (
@@ -131,7 +138,7 @@ def usage_events_ingest(
                 event.name,
                 event.occurred_at,
                 event.value,
-                encode(event.properties).decode(),
+                properties,
             )
         )
     outcome.rejected = len(outcome.errors)

@@ -89,6 +89,16 @@ _FIELD_MESSAGES: Final = {
 }
 
 
+def json_document(body: bytes) -> Any:
+    """The body as plain Python values; DomainError (400) saying why when it is not JSON."""
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise DomainError(f"The body is not valid JSON: {error}.") from None
+    except RecursionError:
+        raise DomainError("The body is nested too deeply to be read.") from None
+
+
 def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
     """Decode `{"events": [...], "source_system"?}`; per-event problems become indexed errors.
 
@@ -101,10 +111,8 @@ def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
     if b"\\u0000" not in body:
         try:
             batch = _batch_decoder.decode(body)
-        except msgspec.ValidationError:
-            pass
-        except msgspec.DecodeError as error:
-            raise DomainError(f"The body is not valid JSON: {error}.") from None
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+            pass  # the careful way below says what is wrong
         else:
             _check_count(len(batch.events))
             if all(event.occurred_at <= latest for event in batch.events):
@@ -128,10 +136,7 @@ def _no_events() -> DomainError:
 
 
 def _decode_item_by_item(body: bytes, *, latest: datetime) -> DecodedBatch:
-    try:
-        document = msgspec.json.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise DomainError(f"The body is not valid JSON: {error}.") from None
+    document = json_document(body)
     if not isinstance(document, dict):
         raise DomainError('The body must be a JSON object: {"events": [...]}.')
     fields: dict[str, list[str]] = {
@@ -186,12 +191,17 @@ def event_validate(raw: Any, *, latest: datetime) -> tuple[EventIn | None, list[
             values[name] = msgspec.convert(raw[name], field_type)
         except msgspec.ValidationError as error:
             problems.append((name, _field_message(name, raw[name], error)))
+        except RecursionError:
+            problems.append((name, "Is nested too deeply."))
     for name in _TEXT_FIELDS:
         value = values.get(name)
         if isinstance(value, str) and "\x00" in value:
             problems.append((name, "Must not contain NUL (\\u0000) characters."))
-    if "properties" in values and b"\\u0000" in msgspec.json.encode(values["properties"]):
-        problems.append(("properties", "Must not contain NUL (\\u0000) characters."))
+    try:
+        if "properties" in values and b"\\u0000" in msgspec.json.encode(values["properties"]):
+            problems.append(("properties", "Must not contain NUL (\\u0000) characters."))
+    except RecursionError:
+        problems.append(("properties", "Is nested too deeply."))
     occurred_at = values.get("occurred_at")
     if occurred_at is not None and occurred_at > latest:
         problems.append(

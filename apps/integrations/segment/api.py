@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import msgspec
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -24,7 +23,8 @@ from apps.integrations.ingest.api import (
     request_user_id,
 )
 from apps.integrations.ingest.request_body import PayloadTooLarge, read_body
-from apps.integrations.ingest.validation import MAX_EVENTS
+from apps.integrations.ingest.validation import MAX_EVENTS, json_document
+from apps.integrations.segment import schema  # noqa: F401  (registers the OpenAPI auth scheme)
 from apps.integrations.segment.authentication import SegmentWriteKeyAuthentication
 from apps.integrations.segment.services import segment_messages_ingest
 from fullfield.errors import DomainError
@@ -76,10 +76,7 @@ class SegmentApi(APIView):
     def post(self, request: Request) -> Response:
         started_at = timezone.now()
         body = read_body(request._request)
-        try:
-            document = msgspec.json.decode(body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as error:
-            raise DomainError(f"The body is not valid JSON: {error}.") from None
+        document = json_document(body)
         if not isinstance(document, dict):
             raise DomainError("The body must be a JSON object.")
         messages, shared_context = self.messages_of(document)

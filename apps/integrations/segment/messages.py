@@ -22,6 +22,10 @@ SOURCE_SYSTEM: Final = "segment"
 EVENT_TYPES: Final = frozenset({"track", "page", "screen"})
 TYPES: Final = frozenset({"identify", "group", *EVENT_TYPES})
 _MAX_ID: Final = 200
+# Traits become JSON attributes; deeper nesting is refused before any encoder meets it.
+MAX_NESTING: Final = 32
+_INT_MIN: Final = -(2**63)
+_UINT_MAX: Final = 2**64 - 1
 _EXAMPLE: Final = "e.g. 2024-05-01T12:00:00Z"
 _NOT_HASHED: Final = frozenset({"sentAt", "receivedAt", "writeKey"})
 _hash_encoder = msgspec.json.Encoder(order="sorted")
@@ -81,7 +85,7 @@ def message_read(
     message_type = kind or raw.get("type")
     if message_type == "alias":
         return None, [("type", "alias is not supported: contacts are matched by userId.")]
-    if message_type not in TYPES:
+    if not isinstance(message_type, str) or message_type not in TYPES:
         return None, [("type", f"Must be one of {', '.join(sorted(TYPES))}.")]
 
     context = raw.get("context", {})
@@ -297,6 +301,10 @@ def _object(raw: dict[str, Any], key: str, problems: Problems) -> dict[str, Any]
     if not isinstance(value, dict):
         problems.append((key, "Must be an object."))
         return {}
+    shape_problem = _shape_problem(value)
+    if shape_problem:
+        problems.append((key, shape_problem))
+        return {}
     return value
 
 
@@ -315,3 +323,21 @@ def _domain(value: str) -> str:
 
 def _has_nul(value: Any) -> bool:
     return b"\\u0000" in msgspec.json.encode(value)
+
+
+def _shape_problem(value: Any) -> str | None:
+    """Why a JSON value cannot be kept as is: too deeply nested, or an integer beyond 64 bits."""
+    level: list[Any] = [value]
+    for _ in range(MAX_NESTING + 1):
+        children: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                children.extend(item.values())
+            elif isinstance(item, list):
+                children.extend(item)
+            elif isinstance(item, int) and not _INT_MIN <= item <= _UINT_MAX:
+                return "Holds an integer beyond 64 bits; send it as a string."
+        if not children:
+            return None
+        level = children
+    return f"Is nested more than {MAX_NESTING} levels deep."

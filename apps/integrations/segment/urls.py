@@ -6,7 +6,6 @@ from apps.integrations.segment import api
 
 urlpatterns = [
     re_path(r"^batch/?$", api.SegmentBatchApi.as_view(), name="segment-batch"),
-    re_path(r"^import/?$", api.SegmentBatchApi.as_view(), name="segment-import"),
     re_path(r"^track/?$", api.SegmentTrackApi.as_view(), name="segment-track"),
     re_path(r"^identify/?$", api.SegmentIdentifyApi.as_view(), name="segment-identify"),
     re_path(r"^group/?$", api.SegmentGroupApi.as_view(), name="segment-group"),

@@ -371,3 +371,12 @@ def test_events_land_in_the_tenant_of_the_key_only(
         post(TenantClient(world.tenant_b).use_api_key(key_a), {"events": [event(1)]}).status_code
         == 401
     )
+
+
+def test_a_body_nested_beyond_what_a_parser_can_follow_is_a_400(
+    api_a: TenantClient, acme: Account
+) -> None:
+    body = b'{"events": [{"properties": ' + b"[" * 5000 + b"]" * 5000 + b"}]}"
+    response = post(api_a, body)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]["message"]

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -32,7 +33,7 @@ def segment(world: World, make_api_key: Callable[..., str], tenant_a: Tenant) ->
 
 
 def call(client: TenantClient, path: str, body: Any, **headers: Any) -> Any:
-    data: Any = body if isinstance(body, bytes) else orjson.dumps(body)
+    data: Any = body if isinstance(body, bytes) else msgspec.json.encode(body)
     return client.generic(
         "POST", f"{BASE}/{path}", data, content_type="application/json", **headers
     )
@@ -295,3 +296,26 @@ def test_an_unusable_body_is_a_400(segment: TenantClient) -> None:
     assert call(segment, "batch", b"{oops").status_code == 400
     assert call(segment, "batch", {"batch": []}).status_code == 400
     assert call(segment, "track", b"[1]").status_code == 400
+
+
+def test_traits_that_cannot_be_stored_as_json_are_refused_by_field(segment: TenantClient) -> None:
+    deep: dict[str, Any] = {}
+    for _ in range(40):
+        deep = {"level": deep}
+    body = call(
+        segment,
+        "batch",
+        {
+            "batch": [
+                {"type": "group", "groupId": "g1", "traits": {"nested": deep}},
+                {"type": "group", "groupId": "g2", "traits": {"employees": 2**70}},
+            ]
+        },
+    ).json()
+    assert [(error["index"], error["field"]) for error in body["errors"]] == [
+        (0, "traits"),
+        (1, "traits"),
+    ]
+    assert "nested" in body["errors"][0]["message"]
+    assert "64 bits" in body["errors"][1]["message"]
+    assert not Account.objects.exists()

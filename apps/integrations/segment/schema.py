@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class SegmentWriteKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "apps.integrations.segment.authentication.SegmentWriteKeyAuthentication"
+    name = "SegmentWriteKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "Segment's scheme: a read_write API key as the username, no password.",
+        }
