@@ -271,8 +271,10 @@ def test_another_tenants_account_is_not_found_and_its_revenue_is_not_counted(
     with schema_context(world.tenant_b.schema_name):
         assert not Account.objects.filter(id=book["upgrader"].id).exists()
 
-    response = charlie_client.get(URL, {"month": "2026-03", "account": str(book["upgrader"].id)})
-    assert response.status_code == 404
+    account = str(book["upgrader"].id)
+    assert charlie_client.get(URL, {"month": "2026-03", "account": account}).status_code == 404
+    series = {"start": "2026-01-01", "end": "2026-04-01", "account": account}
+    assert charlie_client.get(SERIES_URL, series).status_code == 404
     # Tenant B has no subscriptions of its own: none of tenant A's 450 shows up there.
     totals = charlie_client.get(URL, {"month": "2026-03"}).json()["totals"]
     assert totals["closing_mrr"] == "0.00"

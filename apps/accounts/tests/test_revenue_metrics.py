@@ -7,7 +7,8 @@ comment next to it.
 
 from __future__ import annotations
 
-from datetime import date
+import random
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -607,3 +608,61 @@ def test_another_tenants_subscriptions_never_count(world: World) -> None:
     assert totals().closing_mrr == Decimal("100")
     with pytest.raises(NotFound):
         totals(root_account_id=theirs.id)
+
+
+# --- invariants on a random book ------------------------------------------------------------
+
+
+def test_on_a_random_book_movements_reconcile_months_chain_and_groups_add_up() -> None:
+    generator = random.Random(20260301)
+    for number in range(60):
+        owner = account(
+            f"Random {number}",
+            segment=generator.choice(["smb", "mid", "ent"]),
+            squad_id=generator.choice([None, 1, 2]),
+        )
+        start = day("2025-01-01") + timedelta(days=generator.randrange(0, 400))
+        for _ in range(generator.randrange(1, 5)):
+            length = generator.randrange(10, 200)
+            end = start + timedelta(days=length)
+            term(
+                owner,
+                str(generator.choice([0, 50, 100, 250, 400])),
+                start.isoformat(),
+                None if generator.random() < 0.2 else end.isoformat(),
+                status=generator.choice(["active", "active", "past_due", "trialing", "canceled"]),
+            )
+            start = end + timedelta(days=generator.choice([0, 0, 0, 20, 90]))
+    periods = periods_between(
+        start=day("2025-01-01"), end=day("2026-07-01"), interval=Interval.MONTH
+    )
+    report = revenue_report(periods=periods, group_by=GroupBy.SEGMENT)
+
+    months = [figures.totals for figures in report.periods]
+    for month in months:
+        assert month.closing_mrr == (
+            month.opening_mrr
+            + month.new_mrr
+            + month.reactivated_mrr
+            + month.expansion_mrr
+            - month.contraction_mrr
+            - month.churned_mrr
+        )
+        assert month.closing_customers == (
+            month.opening_customers
+            + month.new_customers
+            + month.reactivated_customers
+            - month.churned_customers
+        )
+    assert [month.closing_mrr for month in months[:-1]] == [
+        month.opening_mrr for month in months[1:]
+    ]
+    assert any(month.churned_mrr for month in months)  # the book does exercise churn
+    assert any(month.reactivated_mrr for month in months)  # and reactivation
+    for figures in report.periods:
+        assert (
+            sum(group.figures.closing_mrr for group in figures.groups) == figures.totals.closing_mrr
+        )
+        assert (
+            sum(group.figures.churned_mrr for group in figures.groups) == figures.totals.churned_mrr
+        )
