@@ -120,13 +120,8 @@ class WebhookDeliverySerializer(serializers.ModelSerializer[WebhookDelivery]):
             "last_attempt_at",
             "next_attempt_at",
             "delivered_at",
+            "payload",
         ]
-        read_only_fields = fields
-
-
-class WebhookDeliveryDetailSerializer(WebhookDeliverySerializer):
-    class Meta(WebhookDeliverySerializer.Meta):
-        fields = [*WebhookDeliverySerializer.Meta.fields, "payload"]
         read_only_fields = fields
 
 
@@ -212,7 +207,7 @@ class WebhookEndpointTestApi(APIView):
 
     @extend_schema(
         request=None,
-        responses=WebhookDeliveryDetailSerializer,
+        responses=WebhookDeliverySerializer,
         operation_id="webhook_endpoints_send_test",
         description="Send a `webhook.test` event to the endpoint now (one attempt, no retries, "
         "also when the endpoint is disabled) and return the delivery with the response code.",
@@ -220,7 +215,7 @@ class WebhookEndpointTestApi(APIView):
     def post(self, request: Request, endpoint_id: int) -> Response:
         endpoint = webhook_endpoint_get(endpoint_id=endpoint_id)
         delivery = webhook_endpoint_send_test(endpoint=endpoint)
-        return Response(WebhookDeliveryDetailSerializer(delivery).data)
+        return Response(WebhookDeliverySerializer(delivery).data)
 
 
 class DeliveryQuerySerializer(serializers.Serializer[Any]):
@@ -251,8 +246,8 @@ class WebhookDeliveryListApi(APIView):
 class WebhookDeliveryDetailApi(APIView):
     permission_classes = [IsTenantAdmin]
 
-    @extend_schema(responses=WebhookDeliveryDetailSerializer, operation_id="webhook_deliveries_get")
+    @extend_schema(responses=WebhookDeliverySerializer, operation_id="webhook_deliveries_get")
     def get(self, request: Request, endpoint_id: int, delivery_id: int) -> Response:
         endpoint = webhook_endpoint_get(endpoint_id=endpoint_id)
         delivery = webhook_delivery_get(endpoint=endpoint, delivery_id=delivery_id)
-        return Response(WebhookDeliveryDetailSerializer(delivery).data)
+        return Response(WebhookDeliverySerializer(delivery).data)

@@ -286,7 +286,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
         delivery,
         result,
         status=WebhookDelivery.Status.RETRYING,
-        next_attempt_at=timezone.now() + delay,
+        next_attempt_at=now + delay,  # counted from the attempt's start
     )
     if recorded:
         _enqueue(delivery.pk, countdown=delay.total_seconds())

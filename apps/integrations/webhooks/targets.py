@@ -60,8 +60,8 @@ def forbidden_reason(address: IPAddress) -> str | None:
         (address.is_loopback, "a loopback address"),
         (address.is_link_local, "a link-local address"),
         (address.is_multicast, "a multicast address"),
-        (address.is_private, "a private address"),
         (address.is_reserved, "a reserved address"),
+        (address.is_private, "a private address"),
         (not address.is_global, "not a publicly routable address"),
     ]
     return next((reason for failed, reason in checks if failed), None)
