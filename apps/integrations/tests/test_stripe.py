@@ -567,6 +567,23 @@ def test_a_subscription_before_its_customer_gets_a_placeholder_the_customer_then
     assert Subscription.objects.get().account == account
 
 
+def test_an_unknown_customer_is_refused_when_the_tenant_does_not_create_accounts(
+    world: World, connected: StripeConnection, client_a: TenantClient
+) -> None:
+    Tenant.objects.filter(pk=world.tenant_a.pk).update(ingest_creates_unknown_accounts=False)
+    event = stripe_event(
+        "customer.subscription.created", subscription(items=[price_item(5000)]), created=at(0, 2)
+    )
+    response = post_signed(client_a, event)
+    assert response.status_code == 422
+    assert "data.object.customer" in response.json()["error"]["fields"]
+    assert not Account.objects.exists()
+    # Once the customer exists, Stripe's retry of the same event lands.
+    post_signed(client_a, stripe_event("customer.created", customer(), created=at(0, 1)))
+    assert post_signed(client_a, event).json()["outcome"] == "applied"
+    assert Subscription.objects.get().account.external_id == "cus_acme"
+
+
 def test_an_out_of_order_subscription_snapshot_is_skipped(
     connected: StripeConnection, client_a: TenantClient
 ) -> None:

@@ -27,6 +27,7 @@ from apps.integrations.tasks import webhooks_dispatch
 from apps.integrations.webhooks.event_types import WEBHOOK_DISPATCH_TASK
 from apps.integrations.webhooks.services import (
     retry_delay,
+    webhook_deliveries_resume,
     webhook_delivery_attempt,
     webhook_endpoint_create,
     webhook_event_dispatch,
@@ -483,6 +484,27 @@ def test_a_delivery_waiting_when_its_endpoint_is_disabled_is_not_sent(
     assert delivery.attempts == 0
     assert "disabled" in delivery.last_error
     assert receiver.requests == []
+
+
+def test_deliveries_whose_task_message_was_lost_are_resumed(
+    tenant_a: Tenant, django_capture_on_commit_callbacks: Any
+) -> None:
+    make_endpoint(PUBLIC_URL)
+    lost, recent, abandoned, done = (dispatch_lifecycle()[0] for _ in range(4))
+    now = timezone.now()
+    WebhookDelivery.objects.filter(pk=lost).update(
+        status="retrying", next_attempt_at=now - dt.timedelta(minutes=11)
+    )
+    WebhookDelivery.objects.filter(pk=recent).update(
+        status="retrying", next_attempt_at=now - dt.timedelta(minutes=1)
+    )
+    WebhookDelivery.objects.filter(pk=abandoned).update(
+        status="sending", lease_expires_at=now - dt.timedelta(seconds=5)
+    )
+    WebhookDelivery.objects.filter(pk=done).update(status="delivered", next_attempt_at=None)
+    with django_capture_on_commit_callbacks() as enqueued:
+        assert webhook_deliveries_resume() == 2
+    assert len(enqueued) == 2
 
 
 # --- fan-out ------------------------------------------------------------------------------------
