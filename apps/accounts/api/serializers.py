@@ -37,6 +37,8 @@ ACTIVE_USERS = User.objects.filter(is_active=True)
 def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise serializers.ValidationError("Must be a JSON object.")
+    if rules.contains_null_character(value):
+        raise serializers.ValidationError("Null characters are not allowed.")
     return value
 
 
@@ -428,7 +430,7 @@ def _bulk_request_serializer(entity: str) -> type[serializers.Serializer[Any]]:
     item = _bulk_item_serializer(entity)
     model_name = SPECS[entity].model.__name__
     return type(
-        f"{model_name}BulkRequestSerializer",
+        f"{model_name}BulkUpsertSerializer",
         (serializers.Serializer,),
         {
             "items": item(

@@ -72,6 +72,8 @@ def _text(max_length: int, *, blank: bool) -> Parser:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise Invalid("Must be a string.")
         text = str(value).strip()
+        if "\x00" in text:
+            raise Invalid("Null characters are not allowed.")
         if not text and not blank:
             raise Invalid("This field may not be blank.")
         if len(text) > max_length:
@@ -100,6 +102,8 @@ def _email(max_length: int) -> Parser:
         if not isinstance(value, str):
             raise Invalid("Must be a string.")
         email = value.strip()
+        if "\x00" in email:
+            raise Invalid("Null characters are not allowed.")
         if not email:
             return ""
         if len(email) > max_length:
@@ -184,12 +188,19 @@ def _datetime(value: Any) -> datetime:
     if moment is None:
         raise Invalid("Must be a date and time, ISO 8601 (e.g. 2025-01-31T09:30:00Z).")
     # Like the API's serializers: a time without an offset is in the server's zone (UTC).
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+    if not timezone.is_aware(moment):
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise Invalid("Date and time out of range.") from None
 
 
 def _json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid("Must be a JSON object.")
+    if rules.contains_null_character(value):
+        raise Invalid("Null characters are not allowed.")
     return value
 
 
@@ -361,7 +372,7 @@ class _RefValue:
     """A reference as the item gave it: by id, by external key, or explicitly null."""
 
     field: str  # the item key used, for error messages
-    account_id: int | None = None
+    record_id: int | None = None
     key: Key | None = None
 
 
@@ -445,12 +456,15 @@ class _Batch:
     def parse(self) -> None:
         allowed = self.spec.item_keys()
         read_only = self.spec.read_only_names()
+        relations = {reference.name for reference in self.spec.references}
         for item, raw in zip(self.items, self.raw_items, strict=True):
             if not isinstance(raw, Mapping):
                 item.error("non_field_errors", "Each item must be a JSON object.")
                 continue
             for name in raw:
-                if name not in allowed:
+                if name in relations:
+                    item.error(name, f"Name it with {name}_id or {name}_external_id.")
+                elif name not in allowed:
                     message = "This field is read-only." if name in read_only else "Unknown field."
                     item.error(str(name), message)
             self.parse_key(item, raw)
@@ -501,7 +515,7 @@ class _Batch:
         elif field == id_key:
             try:
                 item.references[name] = _RefValue(
-                    field=field, account_id=_integer(1, 2**63 - 1)(value)
+                    field=field, record_id=_integer(1, 2**63 - 1)(value)
                 )
             except Invalid as invalid:
                 item.error(field, str(invalid))
@@ -531,7 +545,7 @@ class _Batch:
             if value is None:
                 item.owner = _RefValue(field=field)
             elif field == "owner_id":
-                item.owner = _RefValue(field=field, account_id=_integer(1, 2**63 - 1)(value))
+                item.owner = _RefValue(field=field, record_id=_integer(1, 2**63 - 1)(value))
             else:
                 email = _email(254)(value).lower()
                 if not email:
@@ -597,8 +611,8 @@ class _Batch:
         )
         for item in self.valid():
             for named in item.references.values():
-                if named.account_id is not None:
-                    account_ids.add(named.account_id)
+                if named.record_id is not None:
+                    account_ids.add(named.record_id)
                 elif named.key is not None and named.key not in batch_keys:
                     account_keys.add(named.key)
         known_ids = self._existing_account_ids(account_ids)
@@ -611,16 +625,16 @@ class _Batch:
                 column = f"{reference.name}_id"
                 if given is None:
                     continue
-                if given.account_id is None and given.key is None:
+                if given.record_id is None and given.key is None:
                     if reference.required:
                         item.error(given.field, "This field may not be null.")
                     else:
                         item.values[column] = None
-                elif given.account_id is not None:
-                    if given.account_id in known_ids:
-                        item.values[column] = given.account_id
+                elif given.record_id is not None:
+                    if given.record_id in known_ids:
+                        item.values[column] = given.record_id
                     else:
-                        item.error(given.field, f"No account with id {given.account_id}.")
+                        item.error(given.field, f"No account with id {given.record_id}.")
                 elif given.key in ids_by_key:
                     item.values[column] = ids_by_key[given.key]
                 elif reference.within_batch and given.key in batch_keys:
@@ -634,10 +648,10 @@ class _Batch:
                     )
             if item.owner is not None:
                 owner = item.owner
-                if owner.account_id is None and owner.key is None:
+                if owner.record_id is None and owner.key is None:
                     item.values["owner_id"] = None
                 else:
-                    lookup = owner.key or ("id", str(owner.account_id))
+                    lookup = owner.key or ("id", str(owner.record_id))
                     if lookup in owners:
                         item.values["owner_id"] = owners[lookup]
                     else:
@@ -666,7 +680,7 @@ class _Batch:
 
     def _owners(self, owners: Iterable[_RefValue]) -> dict[tuple[str, str], int]:
         emails = {owner.key[1] for owner in owners if owner.key}
-        ids = {owner.account_id for owner in owners if owner.account_id is not None}
+        ids = {owner.record_id for owner in owners if owner.record_id is not None}
         if not emails and not ids:
             return {}
         found: dict[tuple[str, str], int] = {}

@@ -98,6 +98,8 @@ def account_create(*, data: Mapping[str, Any]) -> Account:
 
 @transaction.atomic
 def account_update(*, account: Account, data: Mapping[str, Any]) -> Account:
+    """Change an account. Its scores are computed from the records below it, so editing the
+    account itself requests no rescore; a new lifecycle stage is published as its own event."""
     previous_stage = (
         Account.objects.select_for_update()
         .values_list("lifecycle_stage", flat=True)

@@ -13,6 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from apps.accounts.models import SurveyResponse
 from fullfield.tenancy.context import current_schema, current_tenant
 from fullfield.tenancy.models import Tenant
@@ -21,6 +23,11 @@ FieldErrors = dict[str, list[str]]
 
 IN_FORCE_SUBSCRIPTION_STATUSES = ("active", "past_due")
 OPEN_TICKET_STATUSES = ("open", "pending")
+
+
+def contains_null_character(value: Any) -> bool:
+    """PostgreSQL text and jsonb cannot store U+0000; such input is refused, not a 500."""
+    return "\\u0000" in orjson.dumps(value).decode()
 
 
 def add_error(errors: FieldErrors, field: str, message: str) -> None:

@@ -308,3 +308,8 @@ def test_an_api_key_of_tenant_a_is_refused_on_tenant_b(
 @pytest.mark.parametrize("account_id", ["abc", "99999999999999999999999", "-1"])
 def test_ids_that_are_not_ids_are_404(api_a: TenantClient, account_id: str) -> None:
     assert api_a.get(f"{ACCOUNTS}{account_id}/").status_code == 404
+
+
+def test_text_the_database_cannot_store_is_refused(api_a: TenantClient) -> None:
+    errors = field_errors(api_a.post(ACCOUNTS, {"name": "a\x00b", "attributes": {"k": "\x00"}}))
+    assert set(errors) == {"name", "attributes"}

@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django_tenants.utils import schema_context
 
 from apps.accounts.events import AccountsTouched, LifecycleStageChanged
@@ -353,3 +354,54 @@ def test_new_accounts_are_due_for_their_first_score(monkeypatch: pytest.MonkeyPa
     [result] = upsert("accounts", {"external_id": "n", "name": "New"})
     assert Account.objects.get(pk=saved_id(result)).rescore_requested_at is not None
     assert published == [AccountsTouched(account_ids=[saved_id(result)])]
+
+
+# --- values the database could not store, and the database's last word ----------------------
+
+
+def test_values_postgresql_cannot_store_are_field_errors() -> None:
+    results = upsert(
+        "accounts",
+        {"external_id": "1", "name": "Nul\x00l"},
+        {"external_id": "2", "name": "Two", "attributes": {"note": "a\x00b"}},
+        {"external_id": "3", "name": "Three"},
+    )
+    assert results[0].errors == {"name": ["Null characters are not allowed."]}
+    assert results[1].errors == {"attributes": ["Null characters are not allowed."]}
+    assert results[2].status == "created"
+    [lead] = upsert("leads", {"external_id": "l", "converted_at": "0001-01-01T00:00:00+14:00"})
+    assert lead.errors == {"converted_at": ["Date and time out of range."]}
+
+
+def test_an_item_the_database_refuses_does_not_stop_the_others() -> None:
+    # A rule the validation does not know about, enforced by the database (rolled back with the
+    # test): the set-based write fails, and the items are then written one by one.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION refuse_cursed() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.name = 'Cursed' THEN
+                    RAISE EXCEPTION 'cursed name' USING ERRCODE = 'check_violation';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER refuse_cursed BEFORE INSERT OR UPDATE ON accounts_account
+            FOR EACH ROW EXECUTE FUNCTION refuse_cursed();
+            """
+        )
+    results = upsert(
+        "accounts",
+        {"external_id": "child", "name": "Child", "parent_external_id": "parent"},
+        {"external_id": "cursed", "name": "Cursed"},
+        {"external_id": "parent", "name": "Parent"},
+    )
+    assert [result.status for result in results] == ["created", "error", "created"]
+    assert "database refused" in results[1].errors["non_field_errors"][0]
+    assert Account.objects.get(external_id="child").parent_id == saved_id(results[2])
+    assert not Account.objects.filter(external_id="cursed").exists()
+
+
+def test_a_related_account_given_api_style_gets_a_hint() -> None:
+    [result] = upsert("contacts", {"external_id": "c", "account": 5})
+    assert result.errors == {"account": ["Name it with account_id or account_external_id."]}
