@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
@@ -24,9 +25,11 @@ class JobProgressSerializer(serializers.Serializer[Any]):
 
 
 class JobErrorSerializer(serializers.Serializer[Any]):
+    """Documentation of one stored error; the API returns them as the job stored them."""
+
     index = serializers.IntegerField(required=False, help_text="Item position (API ingest).")
     row = serializers.IntegerField(required=False, help_text="Row number (CSV imports).")
-    field = serializers.CharField(required=False)
+    field = serializers.CharField(required=False, help_text="The field or column; may be empty.")
     message = serializers.CharField()
 
 
@@ -38,7 +41,10 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     api_key = serializers.SerializerMethodField(help_text="The prefix of the key that ran it.")
     created_by = serializers.SerializerMethodField(help_text="The user who ran it (email).")
     # A declared field, so it does not shadow Serializer.errors at runtime (DRF pops it).
-    errors = JobErrorSerializer(many=True, read_only=True, help_text="The first errors.")  # type: ignore[assignment]
+    errors = serializers.SerializerMethodField(help_text="The first errors.")  # type: ignore[assignment]
+    rejected_rows_url = serializers.SerializerMethodField(
+        help_text="A CSV of the rejected rows with row, column and message (imports only)."
+    )
 
     class Meta:
         model = Job
@@ -53,6 +59,7 @@ class JobSerializer(serializers.ModelSerializer[Job]):
             "rejected",
             "progress",
             "errors",
+            "rejected_rows_url",
             "parameters",
             "created_at",
             "started_at",
@@ -67,6 +74,21 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     def get_progress(self, job: Job) -> dict[str, Any]:
         percent = round(100 * job.processed / job.total, 1) if job.total else None
         return {"processed": job.processed, "total": job.total, "percent": percent}
+
+    @extend_schema_field(JobErrorSerializer(many=True))
+    def get_errors(self, job: Job) -> list[dict[str, Any]]:
+        return list(job.errors)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_rejected_rows_url(self, job: Job) -> str | None:
+        if not job.rejected_rows:
+            return None
+        try:
+            path = reverse("import-rejected-rows", kwargs={"job_id": job.pk})
+        except NoReverseMatch:
+            return None
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
 
     @extend_schema_field(OpenApiTypes.DOUBLE)
     def get_duration_seconds(self, job: Job) -> float | None:
@@ -100,10 +122,12 @@ class JobListApi(APIView):
         query.is_valid(raise_exception=True)
         paginator = CursorPagination()
         page = paginator.paginate_queryset(job_list(**query.validated_data), request, view=self)
-        return paginator.get_paginated_response(JobSerializer(page, many=True).data)
+        serializer = JobSerializer(page, many=True, context={"request": request})
+        return paginator.get_paginated_response(serializer.data)
 
 
 class JobDetailApi(APIView):
     @extend_schema(operation_id="jobs_retrieve", responses=JobSerializer)
     def get(self, request: Request, job_id: int) -> Response:
-        return Response(JobSerializer(job_get(job_id=job_id)).data)
+        job = job_get(job_id=job_id)
+        return Response(JobSerializer(job, context={"request": request}).data)

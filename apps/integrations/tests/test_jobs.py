@@ -145,3 +145,18 @@ def test_ids_that_cannot_exist_are_not_found(
     response = api_a.get(f"/api/v1/jobs/{job_id}/")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_import_jobs_link_to_their_rejected_rows(api_a: TenantClient, tenant_a: Tenant) -> None:
+    job = make_job(kind=Job.Kind.CSV_IMPORT, status=Job.Status.PARTIAL, rejected=1)
+    job.rejected_rows.name = "imports/rejected/2024/05/job.csv"
+    job.errors = [{"row": 3, "field": "email", "message": "Enter a valid email address."}]
+    job.save()
+
+    body = api_a.get(f"/api/v1/jobs/{job.pk}/").json()
+
+    assert body["rejected_rows_url"].endswith(f"/api/v1/imports/{job.pk}/rejected.csv")
+    assert body["errors"] == [
+        {"row": 3, "field": "email", "message": "Enter a valid email address."}
+    ]
+    assert api_a.get(f"/api/v1/jobs/{make_job().pk}/").json()["rejected_rows_url"] is None
