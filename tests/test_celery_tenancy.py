@@ -50,7 +50,7 @@ def test_a_task_message_without_a_schema_is_refused_and_never_runs_in_public(
 ) -> None:
     token = uuid.uuid4().hex
     # A producer that knows nothing of tenants: a plain Celery app on the same broker.
-    plain = Celery("plain", broker=settings.CELERY_BROKER_URL)
+    plain = Celery("plain", broker=settings.CELERY_BROKER_URL, set_as_current=False)
     plain.send_task("fullfield.worker_ping", args=[token], queue=celery_worker_process.queue)
     assert celery_worker_process.wait_for_log("refused task fullfield.worker_ping"), (
         celery_worker_process.log()

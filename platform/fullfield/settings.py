@@ -228,7 +228,14 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+# Periodic work is sent into every ready tenant by fullfield.fan_out (see fullfield/tasks.py).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "resume-webhook-deliveries": {
+        "task": "fullfield.fan_out",
+        "schedule": 300.0,
+        "args": ["integrations.webhook_deliveries_resume"],
+    },
+}
 
 # --- logging ----------------------------------------------------------------------------
 
