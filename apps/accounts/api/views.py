@@ -356,6 +356,7 @@ class SubscriptionViewSet(RecordViewSet):
     search_fields = ["plan", "external_id"]
     ordering_fields = ("period_start", "period_end", "mrr", "created_at", "updated_at")
     lookup_value_regex = ID_PATTERN
+    # No DELETE: reported revenue is built on the terms (see the description above).
     http_method_names = ["get", "post", "put", "patch", "head", "options"]
 
     bulk = bulk_upsert_action("subscriptions", "subscription terms")
