@@ -212,6 +212,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several resources have a `kind` or `status`; name the job enums so they never collide.
+    "ENUM_NAME_OVERRIDES": {
+        "JobKindEnum": "apps.integrations.models.Job.Kind",
+        "JobStatusEnum": "apps.integrations.models.Job.Status",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------
