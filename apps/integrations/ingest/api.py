@@ -78,7 +78,11 @@ def request_api_key(request: Request) -> ApiKey | None:
 
 
 class EventBatchApi(APIView):
-    """Batch event ingest: each event is validated; the valid ones are stored exactly once."""
+    """Batch event ingest: each event is validated; the valid ones are stored exactly once.
+
+    Accounts and contacts are matched on (source_system, external_id); the batch names its
+    source_system, "api" by default, so events can point at records imported from a CRM.
+    """
 
     parser_classes = [RawJsonParser]
 

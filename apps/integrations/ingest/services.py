@@ -96,7 +96,7 @@ def usage_events_ingest(
         return outcome
 
     account_ids = _account_ids(
-        {event.account_external_id for event in events} - {None},  # type: ignore[arg-type]
+        {event.account_external_id for event in events if event.account_external_id is not None},
         source_system=source_system,
         create_unknown=create_unknown,
         currency=tenant.currency,
