@@ -67,10 +67,6 @@ class GroupCall:
 Call = SegmentEvent | IdentifyCall | GroupCall
 
 
-class _Invalid(ValueError):
-    pass
-
-
 def message_read(
     raw: Any, *, position: int, kind: str | None, shared_context: dict[str, Any], now: datetime
 ) -> tuple[Call | None, Problems]:
@@ -121,7 +117,10 @@ def _identify(
     if isinstance(company, dict):
         company_id = _id_value(company.get("id"), "traits.company.id", problems)
         name = company.get("name")
-        company_name = name if isinstance(name, str) and name.strip() else None
+        if isinstance(name, str) and len(name) > 200:
+            problems.append(("traits.company.name", "At most 200 characters."))
+        elif isinstance(name, str) and name.strip():
+            company_name = name.strip()
     account = _id_value(context.get("groupId"), "context.groupId", problems) or company_id
     contact: dict[str, str] = {}
     email = traits.get("email")
