@@ -1,3 +1,13 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from apps.integrations.imports import api
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", api.CsvImportCreateApi.as_view(), name="imports"),
+    path("<int:job_id>/", api.CsvImportDetailApi.as_view(), name="import-detail"),
+    path(
+        "<int:job_id>/rejected.csv",
+        api.CsvImportRejectedRowsApi.as_view(),
+        name="import-rejected-rows",
+    ),
+]

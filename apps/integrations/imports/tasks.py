@@ -1,0 +1,13 @@
+"""The CSV import task: given a job id, runs the import (see services.csv_import_run)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.integrations.imports.services import IMPORT_TASK, csv_import_run
+
+
+@shared_task(name=IMPORT_TASK)
+def csv_import_run_task(job_id: int) -> str | None:
+    job = csv_import_run(job_id=job_id)
+    return job.status if job is not None else None
