@@ -85,13 +85,6 @@ def column_plan(
         problems.setdefault(key, []).append(message)
 
     counts = Counter(names)
-    for position, name in enumerate(names, start=1):
-        if not name:
-            problem("file", f"Column {position} of the header has no name.")
-    for name, count in counts.items():
-        if name and count > 1:
-            problem("file", f"The header names the column {name!r} {count} times.")
-
     columns: dict[str, tuple[int, str]] = {}
     for field, wanted in (mapping or {}).items():
         if field not in known:
@@ -99,7 +92,7 @@ def column_plan(
                 "mapping",
                 f"Unknown field {field!r} for {entity}; the fields are: {', '.join(fields)}.",
             )
-        elif wanted.strip() not in counts:
+        elif wanted.strip() not in counts or not wanted.strip():
             problem(
                 "mapping",
                 f"{wanted!r} (mapped to {field}) is not a column of the file; its columns "
@@ -111,14 +104,22 @@ def column_plan(
     mapped_headers = {header for _, header in columns.values()}
     ignored: list[str] = []
     for position, name in enumerate(names):
-        if not name or name in mapped_headers:
+        if name in mapped_headers:
             continue
         if name in known and name not in columns:
             columns[name] = (position, name)
         elif mapping is not None:
-            ignored.append(name)
+            ignored.append(name or f"(column {position + 1}, unnamed)")
+        elif not name:
+            problem("file", f"Column {position + 1} of the header has no name.")
         elif name not in known:
             problem("file", _unknown_column(name, entity, fields))
+
+    # A name used twice is ambiguous only where it is read.
+    read = {header for _, header in columns.values()}
+    for name, count in counts.items():
+        if count > 1 and name in read:
+            problem("file", f"The header names the column {name!r} {count} times.")
 
     for field in required_fields(entity):
         if field not in columns:

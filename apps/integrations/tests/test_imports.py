@@ -14,7 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from apps.accounts.models import Account, Contact, Opportunity, Subscription, UsageEvent
+from apps.accounts.models import Account, Contact, Lead, Opportunity, Subscription, UsageEvent
 from apps.integrations.imports import processing
 from apps.integrations.imports.exports import csv_cell_neutralise
 from apps.integrations.imports.services import csv_import_run
@@ -212,6 +212,14 @@ def test_an_import_stores_good_rows_and_rejects_bad_ones_whole(
             Contact,
         ),
         (
+            "leads",
+            ["external_id", "email", "lead_source", "status"],
+            ["L-1", "ann@example.test", "webinar", "working"],
+            ["L-2", "not an email", "webinar", "working"],
+            "email",
+            Lead,
+        ),
+        (
             "opportunities",
             ["external_id", "account_external_id", "name", "amount", "status", "close_date"],
             ["O-1", "A-1", "Renewal", "1200.50", "won", "2024-03-31"],
@@ -264,6 +272,32 @@ def test_a_mapping_reads_renamed_columns_and_ignores_the_rest(
     assert job.status == "succeeded"
     account = Account.objects.get(external_id="A-1")
     assert (account.name, account.segment) == ("Acme", "smb")
+
+
+def test_with_a_mapping_unnamed_and_repeated_unused_columns_do_not_matter(
+    api_a: TenantClient, tenant_a: Tenant
+) -> None:
+    content = csv_text(["Id", "Company", "", "Notes", "Notes"], ["A-1", "Acme", "x", "a", "b"])
+
+    response = upload(api_a, content, mapping={"external_id": "Id", "name": "Company"})
+
+    assert response.json()["parameters"]["ignored_columns"] == [
+        "(column 3, unnamed)",
+        "Notes",
+        "Notes",
+    ]
+    assert run_import(response).accepted == 1
+
+
+def test_a_file_saved_by_a_spreadsheet_with_a_byte_order_mark_imports(
+    api_a: TenantClient, tenant_a: Tenant
+) -> None:
+    content = "\ufeffexternal_id,name\r\nA-1,Café\r\n".encode()
+
+    job = run_import(upload(api_a, content))
+
+    assert job.status == "succeeded"
+    assert Account.objects.get(external_id="A-1").name == "Café"
 
 
 def test_errors_name_the_files_own_column_headers(api_a: TenantClient, tenant_a: Tenant) -> None:
