@@ -29,6 +29,15 @@ CONTENT = (
 )
 
 
+def remove_files(job: Job) -> None:
+    """The worker shares the real MEDIA_ROOT with this process; leave nothing behind there."""
+    for name in (job.upload.name, job.rejected_rows.name):
+        if name:
+            default_storage.delete(name)
+            with contextlib.suppress(OSError):
+                Path(default_storage.path(name)).parent.rmdir()
+
+
 def test_a_worker_imports_an_upload_once_even_when_the_message_comes_twice(
     committed_tenant: Tenant, celery_worker_process: WorkerProcess, django_db_blocker: Any
 ) -> None:
@@ -80,9 +89,37 @@ def test_a_worker_imports_an_upload_once_even_when_the_message_comes_twice(
             "4,name,This field is required to create a record.,A-3,,smb",
         ]
     finally:
-        stored = current()
-        for name in (stored.upload.name, stored.rejected_rows.name):
-            if name:
-                default_storage.delete(name)
-                with contextlib.suppress(OSError):
-                    Path(default_storage.path(name)).parent.rmdir()
+        remove_files(current())
+
+
+def test_a_dry_run_on_a_worker_counts_rows_and_writes_nothing(
+    committed_tenant: Tenant, celery_worker_process: WorkerProcess, django_db_blocker: Any
+) -> None:
+    with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
+        job = csv_import_create(
+            upload=SimpleUploadedFile("accounts.csv", CONTENT.encode(), "text/csv"),
+            entity="accounts",
+            mapping=None,
+            dry_run=True,
+            source_system=None,
+            api_key=None,
+            created_by_id=None,
+            queue=celery_worker_process.queue,
+        )
+
+    def current() -> Job:
+        with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
+            return Job.objects.get(pk=job.pk)
+
+    try:
+        deadline = time.monotonic() + 60
+        while (finished := current()).status in ("queued", "running"):
+            assert time.monotonic() < deadline, celery_worker_process.log()
+            time.sleep(0.2)
+
+        assert (finished.status, finished.processed, finished.total) == ("partial", 4, 4)
+        assert (finished.accepted, finished.rejected) == (3, 1)
+        with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
+            assert not Account.objects.exists()
+    finally:
+        remove_files(current())
