@@ -70,6 +70,9 @@ class Account(ExternallySourced):
     )
     currency = models.CharField(max_length=3, default="USD")
     attributes = models.JSONField(default=dict, blank=True)
+    # Deliberately unindexed: ingest marks thousands of accounts a second, and an index on this
+    # column would make every mark rewrite all of the account's index entries (no HOT update);
+    # the scorer's scan for marked accounts is a cheap sequential read of one table.
     rescore_requested_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -87,11 +90,6 @@ class Account(ExternallySourced):
         indexes = [
             models.Index(fields=["segment"]),
             models.Index(fields=["lifecycle_stage"]),
-            models.Index(
-                fields=["rescore_requested_at"],
-                condition=Q(rescore_requested_at__isnull=False),
-                name="account_rescore_pending",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -302,7 +300,10 @@ class UsageEvent(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage_events")
+    # No index of its own: (account, occurred_at) below serves every lookup by account.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="usage_events", db_index=False
+    )
     contact = models.ForeignKey(
         Contact, null=True, blank=True, on_delete=models.SET_NULL, related_name="usage_events"
     )
@@ -310,10 +311,14 @@ class UsageEvent(models.Model):
     occurred_at = models.DateTimeField()
     value = models.FloatField(default=1.0)
     properties = models.JSONField(default=dict, blank=True)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    # Unique through a constraint, not unique=True, which would add a second (LIKE) index.
+    idempotency_key = models.CharField(max_length=200)
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["idempotency_key"], name="usage_event_idempotency_key")
+        ]
         indexes = [
             models.Index(fields=["account", "-occurred_at"], name="usage_account_time"),
             BrinIndex(fields=["occurred_at"], name="usage_time_brin"),
