@@ -1,4 +1,4 @@
-"""End to end in a real Chromium: a person signs in on their tenant's host and finds the API docs."""
+"""End to end in a real Chromium: a person signs in on their tenant and finds the API docs."""
 
 from __future__ import annotations
 
