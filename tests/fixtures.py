@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,50 +247,48 @@ class WorkerProcess:
         return False
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(
-    world: World, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[WorkerProcess]:
-    """A real `celery worker` process on the test database and real Redis, own queue."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "fullfield.celery_app",
-        "worker",
-        "--pool",
-        "solo",
-        "--concurrency",
-        "1",
-        "--queues",
-        queue,
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            env=child_environment(CELERY_QUEUE=queue),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=PROJECT_ROOT,
-        )
-    worker = WorkerProcess(process=process, queue=queue, log_path=log_path)
-    if not worker.wait_for_log("ready.", timeout=60):
-        process.kill()
-        pytest.fail(f"celery worker did not start:\n{worker.log()}")
-    yield worker
+def _stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@contextmanager
+def running_celery_worker(log_dir: Path, **environment: str) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process on the test database and real Redis, on its own queue;
+    `environment` adds settings for that worker only."""
+    queue = f"test-{uuid.uuid4().hex[:8]}"
+    log_path = log_dir / "worker.log"
+    command = [
+        *[sys.executable, "-m", "celery", "-A", "fullfield.celery_app", "worker"],
+        *["--pool", "solo", "--concurrency", "1", "--queues", queue, "--loglevel", "INFO"],
+        *["--without-gossip", "--without-mingle", "--without-heartbeat"],
+    ]
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            command,
+            env=child_environment(CELERY_QUEUE=queue, **environment),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            cwd=PROJECT_ROOT,
+        )
+    worker = WorkerProcess(process=process, queue=queue, log_path=log_path)
+    try:
+        if not worker.wait_for_log("ready.", timeout=60):
+            pytest.fail(f"celery worker did not start:\n{worker.log()}")
+        yield worker
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(
+    world: World, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    with running_celery_worker(tmp_path_factory.mktemp("worker")) as worker:
+        yield worker
 
 
 @dataclass
@@ -350,8 +349,4 @@ def live_server_process(
                 pytest.fail(f"server did not start:\n{log_path.read_text(errors='replace')}")
             time.sleep(0.3)
     yield server
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    _stop(process)

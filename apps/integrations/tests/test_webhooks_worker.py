@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +20,7 @@ from apps.integrations.webhooks.event_types import WEBHOOK_DISPATCH_TASK
 from apps.integrations.webhooks.services import webhook_endpoint_create
 from fullfield.celery_app import app
 from fullfield.tenancy.models import Tenant
-from tests.fixtures import PROJECT_ROOT, WorkerProcess, World, child_environment
+from tests.fixtures import WorkerProcess, World, running_celery_worker
 
 pytestmark = pytest.mark.worker
 
@@ -37,44 +34,12 @@ def webhook_worker(
     The shared worker rightly refuses loopback targets, and a test cannot wait a minute for
     the first retry, so this one runs with private targets allowed and 1-second retries.
     """
-    queue = f"test-webhooks-{uuid.uuid4().hex[:8]}"
-    log_path = tmp_path_factory.mktemp("webhook-worker") / "worker.log"
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "fullfield.celery_app",
-        "worker",
-        "--pool",
-        "solo",
-        "--queues",
-        queue,
-        "--loglevel",
-        "INFO",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    environment = child_environment(
-        CELERY_QUEUE=queue,
+    with running_celery_worker(
+        tmp_path_factory.mktemp("webhook-worker"),
         FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS="1",
         FULLFIELD_WEBHOOKS_RETRY_BASE_SECONDS="1",
-    )
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command, env=environment, stdout=log_file, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
-        )
-    worker = WorkerProcess(process=process, queue=queue, log_path=log_path)
-    if not worker.wait_for_log("ready.", timeout=60):
-        process.kill()
-        pytest.fail(f"celery worker did not start:\n{worker.log()}")
-    yield worker
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    ) as worker:
+        yield worker
 
 
 @pytest.fixture
