@@ -27,6 +27,7 @@ from apps.accounts.models import (
     UsageEvent,
 )
 from apps.accounts.selectors import IN_FORCE_STATUSES, OPEN_TICKET_STATUSES
+from fullfield.api.filters import UtcDateTimeFilter
 
 
 class SyncedRecordFilter(filters.FilterSet):
@@ -34,7 +35,7 @@ class SyncedRecordFilter(filters.FilterSet):
 
     source_system = filters.CharFilter()
     external_id = filters.CharFilter()
-    updated_after = filters.IsoDateTimeFilter(
+    updated_after = UtcDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after (sync)."
     )
 
@@ -81,8 +82,8 @@ class LeadFilter(SyncedRecordFilter):
     lead_source = filters.CharFilter()
     campaign = filters.CharFilter()
     converted_account = filters.NumberFilter(field_name="converted_account_id")
-    converted_after = filters.IsoDateTimeFilter(field_name="converted_at", lookup_expr="gte")
-    converted_before = filters.IsoDateTimeFilter(field_name="converted_at", lookup_expr="lt")
+    converted_after = UtcDateTimeFilter(field_name="converted_at", lookup_expr="gte")
+    converted_before = UtcDateTimeFilter(field_name="converted_at", lookup_expr="lt")
 
     class Meta:
         model = Lead
@@ -173,8 +174,8 @@ class UsageEventFilter(filters.FilterSet):
     account = filters.NumberFilter(field_name="account_id")
     contact = filters.NumberFilter(field_name="contact_id")
     name = filters.CharFilter()
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = UsageEvent
@@ -186,8 +187,8 @@ class TicketFilter(SyncedRecordFilter):
     priority = filters.MultipleChoiceFilter(choices=Ticket.Priority.choices)
     status = filters.MultipleChoiceFilter(choices=Ticket.Status.choices)
     is_open = filters.BooleanFilter(method="filter_open", help_text="Status open or pending.")
-    opened_after = filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    opened_after = UtcDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = UtcDateTimeFilter(field_name="opened_at", lookup_expr="lt")
 
     class Meta:
         model = Ticket
@@ -204,8 +205,8 @@ class SurveyResponseFilter(SyncedRecordFilter):
     moment = filters.CharFilter()
     score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
-    responded_after = filters.IsoDateTimeFilter(field_name="responded_at", lookup_expr="gte")
-    responded_before = filters.IsoDateTimeFilter(field_name="responded_at", lookup_expr="lt")
+    responded_after = UtcDateTimeFilter(field_name="responded_at", lookup_expr="gte")
+    responded_before = UtcDateTimeFilter(field_name="responded_at", lookup_expr="lt")
 
     class Meta:
         model = SurveyResponse
@@ -216,8 +217,8 @@ class TouchpointFilter(SyncedRecordFilter):
     account = filters.NumberFilter(field_name="account_id")
     kind = filters.MultipleChoiceFilter(choices=Touchpoint.Kind.choices)
     author = filters.NumberFilter(field_name="author_id")
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UtcDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Touchpoint
