@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from django.db import IntegrityError, models, transaction
-from django.db.models.functions import Now
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from apps.accounts.events import AccountsTouched, LifecycleStageChanged
@@ -31,10 +30,25 @@ RecordT = TypeVar("RecordT", bound=models.Model)
 
 
 def accounts_touch(*, account_ids: Iterable[int | None]) -> list[int]:
-    """Mark accounts as needing a new score and tell subscribers (after commit)."""
+    """Mark accounts as needing a new score and tell subscribers (after commit).
+
+    The protocol with the scorer: it claims marks (sets them back to NULL) before it reads an
+    account's data. So a mark already pending covers any newer data and is not rewritten, which
+    keeps hot ingest paths from rewriting the same account rows batch after batch. Every touched
+    row is still locked (in id order, so writers never deadlock): a scorer claiming it waits for
+    this transaction and then reads its data.
+    """
     ids = sorted({account_id for account_id in account_ids if account_id is not None})
     if ids:
-        Account.objects.filter(id__in=ids).update(rescore_requested_at=Now())
+        table = Account._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH touched AS (SELECT id, rescore_requested_at FROM {table}"  # noqa: S608
+                " WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE)"
+                f" UPDATE {table} AS account SET rescore_requested_at = now() FROM touched"
+                " WHERE account.id = touched.id AND touched.rescore_requested_at IS NULL",
+                [ids],
+            )
         events.publish(AccountsTouched(account_ids=ids))
     return ids
 

@@ -25,11 +25,10 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from psycopg import errors as pg_errors
 
-from apps.accounts.events import AccountsTouched
 from apps.accounts.models import Account, Contact, UsageEvent
+from apps.accounts.services.records import accounts_touch
 from apps.integrations.ingest.validation import DecodedBatch, IngestError
 from apps.integrations.models import ApiKey, Job
-from fullfield.events import publish
 from fullfield.tenancy.context import current_tenant
 
 logger = logging.getLogger(__name__)
@@ -147,8 +146,7 @@ def usage_events_ingest(
     outcome.duplicates += len(rows) - outcome.accepted
     outcome.account_ids = sorted(touched)
     if outcome.account_ids:
-        _mark_for_rescoring(outcome.account_ids)
-        publish(AccountsTouched(account_ids=outcome.account_ids))
+        accounts_touch(account_ids=outcome.account_ids)
     return outcome
 
 
@@ -297,17 +295,6 @@ def _store(rows: list[tuple[Any, ...]]) -> dict[int, int]:
         # Dropped now rather than at commit, so a second batch in the same transaction can stage.
         cursor.execute(f"DROP TABLE {_STAGING}")
     return touched
-
-
-def _mark_for_rescoring(account_ids: list[int]) -> None:
-    table = Account._meta.db_table
-    with connection.cursor() as cursor:
-        # clock_timestamp(), not now(): the mark should be as late as the data it announces.
-        cursor.execute(
-            f"UPDATE {table} SET rescore_requested_at = clock_timestamp() WHERE id IN ("  # noqa: S608
-            f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE)",
-            [account_ids],
-        )
 
 
 def retrying_deadlocks(work: Callable[[], T]) -> T:

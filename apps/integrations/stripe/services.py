@@ -36,11 +36,11 @@ import orjson
 import stripe
 from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.db.models.functions import Now
 from django.utils import timezone
 
-from apps.accounts.events import AccountsTouched, LifecycleStageChanged
+from apps.accounts.events import LifecycleStageChanged
 from apps.accounts.models import Account, LifecycleStage, Subscription
+from apps.accounts.services.records import accounts_touch
 from apps.integrations.models import Job, StripeConnection, StripeEvent, StripeObjectState
 from apps.integrations.stripe.mapping import (
     StripeEventRefused,
@@ -289,15 +289,8 @@ def _apply_event(envelope: StripeEventEnvelope) -> _Effects:
         handler(envelope, effects)
     if effects.outcome != StripeEvent.Outcome.APPLIED:
         StripeEvent.objects.filter(pk=record.pk).update(outcome=effects.outcome)
-    _accounts_touch(effects.account_ids)
+    accounts_touch(account_ids=effects.account_ids)
     return effects
-
-
-def _accounts_touch(account_ids: set[int]) -> None:
-    if account_ids:
-        ids = sorted(account_ids)
-        Account.objects.filter(id__in=ids).update(rescore_requested_at=Now())
-        events.publish(AccountsTouched(account_ids=ids))
 
 
 def _lock_state(object_type: str, stripe_id: str) -> StripeObjectState:
