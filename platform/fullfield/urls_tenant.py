@@ -10,10 +10,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from fullfield.api.exceptions import json_not_found, json_server_error
 from fullfield.api.views import WhoAmIApi, healthz
+from fullfield.tenancy.api import TenantSettingsApi
 from fullfield.web import views as web_views
 
 api_v1: list[URLPattern | URLResolver] = [
     path("me/", WhoAmIApi.as_view(), name="whoami"),
+    path("tenant/", TenantSettingsApi.as_view(), name="tenant-settings"),
     path("", include("apps.accounts.urls")),
     path("", include("apps.integrations.urls")),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
@@ -11,16 +12,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from fullfield.api.permissions import IsPlatformOperator
+from fullfield.api.permissions import IsPlatformOperator, IsTenantAdmin
+from fullfield.errors import DomainError
+from fullfield.tenancy.context import current_tenant
 from fullfield.tenancy.models import Tenant
 from fullfield.tenancy.selectors import tenant_list
-from fullfield.tenancy.services import tenant_create, tenant_delete
+from fullfield.tenancy.services import tenant_create, tenant_delete, tenant_settings_update
 
 
 class TenantSerializer(serializers.ModelSerializer[Tenant]):
     class Meta:
         model = Tenant
-        fields = ["slug", "name", "ready", "created"]
+        fields = ["slug", "name", "currency", "ready", "created"]
         read_only_fields = fields
 
 
@@ -29,6 +32,9 @@ class TenantCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=200)
     admin_email = serializers.EmailField()
     admin_password = serializers.CharField(required=False, min_length=10, write_only=True)
+    currency = serializers.CharField(
+        required=False, default="USD", help_text="ISO 4217 code; fixed for the tenant's life."
+    )
 
 
 class OperatorApi(APIView):
@@ -60,3 +66,46 @@ class TenantDetailApi(OperatorApi):
     def delete(self, request: Request, slug: str) -> Response:
         tenant_delete(slug=slug)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TenantSettingsSerializer(serializers.ModelSerializer[Tenant]):
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name", "currency", "ingest_creates_unknown_accounts", "created"]
+        read_only_fields = ["slug", "currency", "created"]
+
+
+class TenantSettingsApi(APIView):
+    """The current tenant's settings: anyone signed in reads them, tenant admins change them."""
+
+    def get_permissions(self) -> Sequence[Any]:
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return super().get_permissions()
+        return [IsTenantAdmin()]
+
+    @extend_schema(responses=TenantSettingsSerializer, operation_id="tenant_settings")
+    def get(self, request: Request) -> Response:
+        return Response(TenantSettingsSerializer(current_tenant()).data)
+
+    @extend_schema(
+        request=TenantSettingsSerializer,
+        responses=TenantSettingsSerializer,
+        operation_id="tenant_settings_update",
+    )
+    def patch(self, request: Request) -> Response:
+        writable = {"name", "ingest_creates_unknown_accounts"}
+        refused = {
+            field: [
+                "This field is read-only."
+                if field in {"slug", "currency", "created"}
+                else "Unknown field."
+            ]
+            for field in request.data
+            if field not in writable
+        }
+        if refused:
+            raise DomainError("The request has fields that cannot be changed.", fields=refused)
+        payload = TenantSettingsSerializer(current_tenant(), data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        tenant = tenant_settings_update(tenant=current_tenant(), **payload.validated_data)
+        return Response(TenantSettingsSerializer(tenant).data)

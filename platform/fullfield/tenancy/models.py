@@ -4,6 +4,7 @@ from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 
 class Tenant(TenantMixin):
@@ -36,7 +37,10 @@ class Tenant(TenantMixin):
                 condition=models.Q(slug__regex=SLUG_PATTERN)
                 | models.Q(schema_name__in=["public", "_template"]),
                 name="tenant_slug_is_a_hostname_label",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=CURRENCY_PATTERN), name="tenant_currency_iso"
+            ),
         ]
 
     def __str__(self) -> str:

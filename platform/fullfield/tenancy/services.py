@@ -14,7 +14,7 @@ from django_tenants.utils import get_public_schema_name, schema_context, schema_
 
 from fullfield.errors import Conflict, DomainError, NotFound
 from fullfield.tenancy.context import use_public_schema
-from fullfield.tenancy.models import SLUG_PATTERN, Domain, Tenant
+from fullfield.tenancy.models import CURRENCY_PATTERN, SLUG_PATTERN, Domain, Tenant
 from fullfield.tenancy.selectors import TEMPLATE_SCHEMA, tenant_get
 from fullfield.users.models import User
 
@@ -61,7 +61,7 @@ def platform_ensure_template() -> Tenant:
     return template
 
 
-def _validate_new_tenant(*, slug: str, name: str, admin_email: str) -> None:
+def _validate_new_tenant(*, slug: str, name: str, admin_email: str, currency: str) -> None:
     errors: dict[str, list[str]] = {}
     if not re.match(SLUG_PATTERN, slug):
         errors["slug"] = [
@@ -76,6 +76,8 @@ def _validate_new_tenant(*, slug: str, name: str, admin_email: str) -> None:
         validate_email(admin_email)
     except ValidationError:
         errors["admin_email"] = ["Enter a valid email address."]
+    if not re.match(CURRENCY_PATTERN, currency):
+        errors["currency"] = ["Use a three-letter ISO 4217 code, e.g. USD or EUR."]
     if errors:
         raise DomainError("The tenant could not be created.", fields=errors)
     if Tenant.objects.filter(slug=slug).exists() or schema_exists(schema_name_for(slug)):
@@ -83,19 +85,28 @@ def _validate_new_tenant(*, slug: str, name: str, admin_email: str) -> None:
 
 
 def tenant_create(
-    *, slug: str, name: str, admin_email: str, admin_password: str | None = None
+    *,
+    slug: str,
+    name: str,
+    admin_email: str,
+    admin_password: str | None = None,
+    currency: str = "USD",
 ) -> ProvisionedTenant:
     """Create a tenant by cloning the template schema, with its domain and first admin.
 
-    Either the whole tenant exists afterwards, ready, or nothing of it does.
+    Either the whole tenant exists afterwards, ready, or nothing of it does. The currency is
+    fixed at creation: every amount the tenant stores is in it.
     """
     slug = slug.strip().lower()
     admin_email = admin_email.strip().lower()
-    _validate_new_tenant(slug=slug, name=name, admin_email=admin_email)
+    currency = currency.strip().upper()
+    _validate_new_tenant(slug=slug, name=name, admin_email=admin_email, currency=currency)
     platform_ensure_template()
     password = admin_password or secrets.token_urlsafe(12)
 
-    tenant = Tenant(schema_name=schema_name_for(slug), slug=slug, name=name.strip())
+    tenant = Tenant(
+        schema_name=schema_name_for(slug), slug=slug, name=name.strip(), currency=currency
+    )
     try:
         tenant.save(verbosity=0)
         Domain.objects.create(
@@ -115,6 +126,24 @@ def tenant_create(
     return ProvisionedTenant(
         tenant=tenant, url=tenant_url(tenant), admin_email=admin_email, admin_password=password
     )
+
+
+def tenant_settings_update(
+    *, tenant: Tenant, name: str | None = None, ingest_creates_unknown_accounts: bool | None = None
+) -> Tenant:
+    """Change what a tenant admin may change about their tenant."""
+    changed: list[str] = []
+    if name is not None:
+        if not name.strip():
+            raise DomainError("The name cannot be empty.", fields={"name": ["A name is required."]})
+        tenant.name = name.strip()
+        changed.append("name")
+    if ingest_creates_unknown_accounts is not None:
+        tenant.ingest_creates_unknown_accounts = ingest_creates_unknown_accounts
+        changed.append("ingest_creates_unknown_accounts")
+    if changed:
+        tenant.save(update_fields=changed)
+    return tenant
 
 
 def tenant_delete(*, slug: str) -> None:

@@ -19,6 +19,7 @@ class Command(BaseCommand):
         create.add_argument("--name", required=True)
         create.add_argument("--admin-email", required=True)
         create.add_argument("--admin-password", default=None)
+        create.add_argument("--currency", default="USD", help="ISO 4217 code (default USD)")
         actions.add_parser("list", help="list tenants")
         delete = actions.add_parser("delete", help="delete a tenant and all its data")
         delete.add_argument("slug")
@@ -37,6 +38,7 @@ class Command(BaseCommand):
             name=options["name"],
             admin_email=options["admin_email"],
             admin_password=options["admin_password"],
+            currency=options["currency"],
         )
         self.stdout.write(
             f"created {provisioned.tenant.slug}: {provisioned.url}\n"
