@@ -135,6 +135,7 @@ def world(django_db_setup: None, django_db_blocker: Any) -> World:
 @pytest.fixture
 def tenant_a(world: World, db: None) -> Iterator[Tenant]:
     """The test body runs inside tenant A's schema (rolled back afterwards)."""
+    world.tenant_a.refresh_from_db()  # a test may have changed the shared object's settings
     use_tenant(world.tenant_a)
     yield world.tenant_a
     use_public_schema()
