@@ -57,6 +57,8 @@ def test_a_person_signs_in_on_their_tenant_and_reaches_the_dashboard(
     page.goto(live_server_process.url_for(committed_tenant, "/"))
     assert "/login/" in page.url
     assert page.get_by_role("heading").first.inner_text() == f"Sign in to {committed_tenant.name}"
+    # The platform's stylesheet is served and applied (background of the page).
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 248, 250)"
     page.get_by_label("Email").fill(f"admin@{committed_tenant.slug}.test")
     page.get_by_label("Password").fill("wrong password")
     page.get_by_role("button", name="Sign in").click()

@@ -76,7 +76,7 @@ class Account(ExternallySourced):
     rescore_requested_at = models.DateTimeField(
         null=True,
         blank=True,
-        help_text="Set when new data touches the account; the scorer claims (clears) it, then reads.",
+        help_text="Set when new data touches the account; the scorer clears it, then reads.",
     )
 
     class Meta:

@@ -161,6 +161,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("FULLFIELD_STATIC_ROOT", str(PROJECT_ROOT / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -212,6 +213,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Group operations by resource (accounts, contacts, events...) rather than under "v1".
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # Several resources have a `kind` or `status`; name the job enums so they never collide.
     "ENUM_NAME_OVERRIDES": {
         "JobKindEnum": "apps.integrations.models.Job.Kind",

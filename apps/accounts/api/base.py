@@ -27,6 +27,11 @@ ModelT = TypeVar("ModelT", bound=models.Model)
 NO_CHECK: Callable[[Mapping[str, Any]], rules.FieldErrors] = lambda values: {}  # noqa: E731
 
 
+def with_article(noun: str) -> str:
+    """'an account', 'a contact': for generated summaries and messages."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 class TenantRelatedField(serializers.PrimaryKeyRelatedField):
     """A related record by id, looked up in the request's tenant only."""
 
@@ -35,7 +40,9 @@ class TenantRelatedField(serializers.PrimaryKeyRelatedField):
         queryset = kwargs.get("queryset")
         noun = queryset.model._meta.verbose_name if queryset is not None else "record"
         self.error_messages["does_not_exist"] = f"No {noun} with id {{pk_value}}."
-        self.error_messages["incorrect_type"] = f"Expected the id of a {noun}, got {{data_type}}."
+        self.error_messages["incorrect_type"] = (
+            f"Expected the id of {with_article(noun)}, got {{data_type}}."
+        )
 
 
 class StrictInputMixin:

@@ -18,7 +18,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from apps.accounts import filters, selectors
 from apps.accounts.api import serializers as record_serializers
-from apps.accounts.api.base import RecordViewSet
+from apps.accounts.api.base import RecordViewSet, with_article
 from apps.accounts.api.pagination import KeysetCursorPagination
 from apps.accounts.models import (
     Account,
@@ -55,17 +55,18 @@ LIST_NOTES = (
 
 def documented(noun: str, plural: str, *actions: str, notes: str = "") -> Callable[[Any], Any]:
     """Summaries and descriptions of a record resource's standard operations."""
+    a_noun = with_article(noun)
     texts = {
         "list": (f"List {plural}", LIST_NOTES),
-        "retrieve": (f"Get a {noun}", ""),
+        "retrieve": (f"Get {a_noun}", ""),
         "create": (
-            f"Create a {noun}",
+            f"Create {a_noun}",
             "Unknown or read-only fields are refused (400 naming the field). "
             "Related records are given by id and must exist in this workspace.",
         ),
-        "update": (f"Replace a {noun}", "Every writable field; unknown ones are refused."),
-        "partial_update": (f"Update a {noun}", "Only the fields sent change."),
-        "destroy": (f"Delete a {noun}", ""),
+        "update": (f"Replace {a_noun}", "Every writable field; unknown ones are refused."),
+        "partial_update": (f"Update {a_noun}", "Only the fields sent change."),
+        "destroy": (f"Delete {a_noun}", ""),
     }
     schemas = {}
     for name in actions:
