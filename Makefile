@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	DEBUG=1 $(BIN)/mypy platform apps tests
+	DEBUG=1 $(BIN)/mypy platform apps tests benchmarks
 
 check: lint typecheck test
 
