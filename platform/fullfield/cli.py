@@ -123,7 +123,9 @@ def benchmark(argv: Sequence[str]) -> int:
     from fullfield.devservices import EmbeddedServices
 
     names = list(argv) or sorted(
-        path.stem for path in (PROJECT_ROOT / "benchmarks").glob("*.py") if path.stem != "__init__"
+        path.stem
+        for path in (PROJECT_ROOT / "benchmarks").glob("*.py")
+        if not path.stem.startswith("_")
     )
     environ = dict(os.environ)
     environ.setdefault("DEBUG", "1")

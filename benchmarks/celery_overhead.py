@@ -1,0 +1,163 @@
+"""Celery tenant overhead: a tenant-aware no-op task vs a plain no-op task, one worker process.
+
+    fullfield benchmark celery_overhead
+
+Each task only counts itself in Redis. N tasks are queued first; the time from the first task
+run to the last is measured for a plain Celery app and for the platform's tenant-aware app
+(schema switch per task), with and without the worker's tenant cache.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import redis
+from celery import Celery
+
+TASKS = int(os.environ.get("BENCH_TASKS", "2000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+REDIS_URL = os.environ["REDIS_URL"]
+    if REDIS_URL.startswith("unix://")
+    else REDIS_URL
+)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The baseline: a Celery app that knows nothing of tenants, configured like the platform's.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fullfield.settings")
+plain_app = Celery("plain", set_as_current=False)
+plain_app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+_redis: redis.Redis | None = None
+
+
+def _counter() -> redis.Redis:
+    global _redis
+    if _redis is None:
+        _redis = redis.Redis.from_url(REDIS_URL)
+    return _redis
+
+
+def record_run(counter_key: str) -> None:
+    """What both no-op tasks do: count themselves, and note when the first one ran."""
+    client = _counter()
+    client.setnx(f"{counter_key}:started", time.time())
+    client.incr(counter_key)
+
+
+@plain_app.task(name="bench.plain_noop")
+def plain_noop(counter_key: str) -> None:
+    record_run(counter_key)
+
+
+def _drain_seconds(
+    *, app_path: str, task_name: str, env: dict[str, str], schema: str | None
+) -> float:
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    counter_key = f"bench:{queue}"
+    log = Path("/tmp") / f"{queue}.log"  # noqa: S108  (a throwaway log for this run)
+    _enqueue(task_name=task_name, queue=queue, counter_key=counter_key, schema=schema)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            app_path,
+            "worker",
+            "--pool",
+            "solo",
+            "--queues",
+            queue,
+            "--loglevel",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--include",
+            "benchmarks._celery_tasks",
+        ],
+        env={**os.environ, **env, "CELERY_QUEUE": queue},
+        cwd=PROJECT_ROOT,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        counter = _counter()
+        while int(counter.get(counter_key) or 0) < TASKS:
+            if worker.poll() is not None:
+                raise RuntimeError(f"worker exited:\n{log.read_text()}")
+            time.sleep(0.02)
+        finished = time.time()
+        return finished - float(counter.get(f"{counter_key}:started") or finished)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        _counter().delete(counter_key, f"{counter_key}:started")
+        log.unlink(missing_ok=True)
+
+
+def _enqueue(*, task_name: str, queue: str, counter_key: str, schema: str | None) -> None:
+    if schema is None:
+        for _ in range(TASKS):
+            plain_app.send_task(task_name, args=[counter_key], queue=queue)
+        return
+    from django_tenants.utils import schema_context
+
+    from fullfield.celery_app import app
+
+    with schema_context(schema):
+        for _ in range(TASKS):
+            app.send_task(task_name, args=[counter_key], queue=queue)
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fullfield.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from fullfield.tenancy.services import tenant_create, tenant_delete
+
+    slug = f"bench-celery-{uuid.uuid4().hex[:6]}"
+    tenant = tenant_create(slug=slug, name="Benchmark", admin_email=f"admin@{slug}.test").tenant
+    runs: dict[str, list[float]] = {"plain": [], "cached": [], "uncached": []}
+    try:
+        # Alternating rounds, medians: one worker start-up or a busy moment skews one round only.
+        for _ in range(ROUNDS):
+            runs["plain"].append(
+                _drain_seconds(
+                    app_path="benchmarks.celery_overhead:plain_app",
+                    task_name="bench.plain_noop",
+                    env={},
+                    schema=None,
+                )
+            )
+            for name, cache_seconds in (("cached", "60"), ("uncached", "0")):
+                runs[name].append(
+                    _drain_seconds(
+                        app_path="fullfield.celery_app",
+                        task_name="bench.tenant_noop",
+                        env={"CELERY_TASK_TENANT_CACHE_SECONDS": cache_seconds},
+                        schema=tenant.schema_name,
+                    )
+                )
+    finally:
+        tenant_delete(slug=slug)
+    rate = {name: TASKS / statistics.median(seconds) for name, seconds in runs.items()}
+    print(
+        f"celery tenant overhead: tenant-aware no-op {rate['cached'] / rate['plain']:.2f}x plain "
+        f"({rate['cached']:,.0f} vs {rate['plain']:,.0f} tasks/s, tenant cache 60 s); "
+        f"without the cache {rate['uncached'] / rate['plain']:.2f}x "
+        f"({rate['uncached']:,.0f} tasks/s); medians of {ROUNDS} rounds of {TASKS:,} tasks"
+    )
+
+
+if __name__ == "__main__":
+    main()
