@@ -23,9 +23,6 @@ from celery import Celery
 TASKS = int(os.environ.get("BENCH_TASKS", "2000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 REDIS_URL = os.environ["REDIS_URL"]
-    if REDIS_URL.startswith("unix://")
-    else REDIS_URL
-)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The baseline: a Celery app that knows nothing of tenants, configured like the platform's.
