@@ -26,7 +26,7 @@ from apps.accounts.models import (
     Touchpoint,
     UsageEvent,
 )
-from apps.accounts.selectors import IN_FORCE_STATUSES, OPEN_TICKET_STATUSES
+from apps.accounts.selectors import OPEN_TICKET_STATUSES
 from fullfield.api.filters import UtcDateTimeFilter
 
 
@@ -164,10 +164,7 @@ class SubscriptionFilter(SyncedRecordFilter):
     def filter_in_force_on(
         self, queryset: QuerySet[Subscription], name: str, value: Any
     ) -> QuerySet[Subscription]:
-        return queryset.filter(
-            Q(status__in=IN_FORCE_STATUSES, period_start__lte=value)
-            & (Q(period_end__isnull=True) | Q(period_end__gt=value))
-        )
+        return queryset.filter(Subscription.in_force_on(value))
 
 
 class UsageEventFilter(filters.FilterSet):

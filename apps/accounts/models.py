@@ -6,6 +6,8 @@ so bulk upserts and re-imports are idempotent. Money is stored in the tenant's c
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
@@ -259,6 +261,9 @@ class Subscription(ExternallySourced):
         CANCELLATION = "cancellation"
         REACTIVATION = "reactivation"
 
+    # The statuses whose terms count towards MRR (trialing and canceled terms count 0).
+    IN_FORCE_STATUSES = (Status.ACTIVE, Status.PAST_DUE)
+
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="subscriptions")
     plan = models.CharField(max_length=100)
     mrr = models.DecimalField(max_digits=14, decimal_places=2)
@@ -287,6 +292,13 @@ class Subscription(ExternallySourced):
 
     def __str__(self) -> str:
         return f"{self.plan} {self.mrr}/mo"
+
+    @classmethod
+    def in_force_on(cls, day: date) -> Q:
+        """Terms whose MRR counts on `day`."""
+        return Q(status__in=cls.IN_FORCE_STATUSES, period_start__lte=day) & (
+            Q(period_end__isnull=True) | Q(period_end__gt=day)
+        )
 
 
 class UsageEvent(models.Model):

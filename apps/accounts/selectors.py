@@ -30,7 +30,6 @@ from apps.accounts.models import (
 from fullfield.errors import DomainError, NotFound
 from fullfield.tenancy.context import current_tenant
 
-IN_FORCE_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
 OPEN_TICKET_STATUSES = (Ticket.Status.OPEN, Ticket.Status.PENDING)
 
 
@@ -424,10 +423,7 @@ def account_360(*, account_id: int, today: dt.date | None = None) -> Account360:
         for kind in SurveyResponse.Kind
     }
 
-    in_force = Q(
-        status__in=IN_FORCE_STATUSES,
-        period_start__lte=today,
-    ) & (Q(period_end__isnull=True) | Q(period_end__gt=today))
+    in_force = Subscription.in_force_on(today)
     revenue = Subscription.objects.filter(account_id=account_id).aggregate(
         current_mrr=Sum("mrr", filter=in_force, default=Decimal(0)),
         next_renewal_on=Min("period_end", filter=in_force & Q(period_end__isnull=False)),

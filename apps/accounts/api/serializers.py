@@ -267,7 +267,7 @@ class SubscriptionSerializer(RecordSerializer[Subscription]):
     def get_is_in_force(self, term: Subscription) -> bool:
         today = timezone.now().date()
         return bool(
-            term.status in selectors.IN_FORCE_STATUSES
+            term.status in Subscription.IN_FORCE_STATUSES
             and term.period_start <= today
             and (term.period_end is None or term.period_end > today)
         )

@@ -44,7 +44,7 @@ from apps.accounts.revenue.periods import Period
 from fullfield.errors import Conflict, NotFound
 from fullfield.tenancy.context import current_tenant
 
-COUNTING_STATUSES = [Subscription.Status.ACTIVE.value, Subscription.Status.PAST_DUE.value]
+COUNTING_STATUSES = [status.value for status in Subscription.IN_FORCE_STATUSES]
 
 
 class GroupBy(StrEnum):

@@ -21,7 +21,6 @@ from fullfield.tenancy.models import Tenant
 
 FieldErrors = dict[str, list[str]]
 
-IN_FORCE_SUBSCRIPTION_STATUSES = ("active", "past_due")
 OPEN_TICKET_STATUSES = ("open", "pending")
 
 

@@ -35,7 +35,6 @@ from typing import Any
 import orjson
 import stripe
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from apps.accounts.events import LifecycleStageChanged
@@ -57,7 +56,6 @@ from fullfield.errors import DomainError, NotFound
 from fullfield.tenancy.context import current_tenant
 
 SOURCE_SYSTEM = "stripe"
-COUNTING_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
 MIN_TOLERANCE_SECONDS = 10
 MAX_TOLERANCE_SECONDS = 3600
 
@@ -406,13 +404,7 @@ def _terms_of(account: Account, subscription_id: str) -> Any:
 
 
 def _counts(status: str | None) -> bool:
-    return status in COUNTING_STATUSES
-
-
-def _in_force_on(day: dt.date) -> Q:
-    return Q(status__in=COUNTING_STATUSES, period_start__lte=day) & (
-        Q(period_end__isnull=True) | Q(period_end__gt=day)
-    )
+    return status in Subscription.IN_FORCE_STATUSES
 
 
 def _kind_for_new_money(account: Account, subscription_id: str, on: dt.date) -> str:
@@ -420,10 +412,10 @@ def _kind_for_new_money(account: Account, subscription_id: str, on: dt.date) -> 
     others = Subscription.objects.filter(account=account).exclude(
         source_system=SOURCE_SYSTEM, external_id__startswith=f"{subscription_id}:"
     )
-    if others.filter(_in_force_on(on)).exists():
+    if others.filter(Subscription.in_force_on(on)).exists():
         return Subscription.ChangeKind.UPGRADE
     earlier = Subscription.objects.filter(
-        account=account, status__in=COUNTING_STATUSES, period_start__lt=on
+        account=account, status__in=Subscription.IN_FORCE_STATUSES, period_start__lt=on
     )
     if earlier.exists():
         return Subscription.ChangeKind.REACTIVATION
@@ -626,14 +618,14 @@ def _lifecycle_follow_terms(account: Account) -> None:
     """A paying account is at least onboarding; one whose paid terms all ended has churned."""
     today = timezone.now().date()
     terms = Subscription.objects.filter(account=account)
-    paying = terms.filter(_in_force_on(today)).exists()
+    paying = terms.filter(Subscription.in_force_on(today)).exists()
     previous = account.lifecycle_stage
     if paying and previous in (LifecycleStage.PROSPECT, LifecycleStage.CHURNED):
         stage = LifecycleStage.ONBOARDING
     elif (
         not paying
         and previous != LifecycleStage.CHURNED
-        and terms.filter(status__in=COUNTING_STATUSES).exists()
+        and terms.filter(status__in=Subscription.IN_FORCE_STATUSES).exists()
     ):
         stage = LifecycleStage.CHURNED
     else:
