@@ -9,8 +9,10 @@ provision a tenant of their own with `committed_tenant`.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,6 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django.db import connection
 from django_tenants.utils import schema_context
 from rest_framework.test import APIClient
@@ -248,14 +252,6 @@ class WorkerProcess:
         return False
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
 @contextmanager
 def running_celery_worker(log_dir: Path, **environment: str) -> Iterator[WorkerProcess]:
     """A real `celery worker` process on the test database and real Redis, on its own queue;
@@ -281,7 +277,11 @@ def running_celery_worker(log_dir: Path, **environment: str) -> Iterator[WorkerP
             pytest.fail(f"celery worker did not start:\n{worker.log()}")
         yield worker
     finally:
-        _stop(process)
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @pytest.fixture(scope="session")
@@ -292,62 +292,39 @@ def celery_worker_process(
         yield worker
 
 
-@dataclass
-class LiveServer:
-    process: subprocess.Popen[bytes]
-    port: int
-    log_path: Path
-
-    def url_for(self, tenant: Tenant, path: str = "/") -> str:
-        return f"http://{host_of(tenant)}:{self.port}{path}"
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (the stdlib's name)
+        pass
 
 
-def _free_port() -> int:
-    import socket
+@pytest.fixture
+def tenant_server(committed_tenant: Tenant, django_db_blocker: Any) -> Iterator[str]:
+    """A threaded WSGI server on the test database; yields its base URL for committed_tenant.
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def live_server_process(
-    world: World, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """The platform served by a real server process on the test database (committed data only)."""
-    import urllib.error
-    import urllib.request
-
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("server") / "server.log"
-    command = [
-        sys.executable,
-        "-m",
-        "fullfield.cli",
-        "runserver",
-        "--noreload",
-        f"127.0.0.1:{port}",
-    ]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            command,
-            env=child_environment(),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            cwd=PROJECT_ROOT,
-        )
-    server = LiveServer(process=process, port=port, log_path=log_path)
-    deadline = time.monotonic() + 60
-    while True:
+    Each request runs in its own thread with its own database connection, so two requests
+    really run at once and see only committed data.
+    """
+    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
+    server.set_app(WSGIHandler())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    with django_db_blocker.unblock():
+        thread.start()
         try:
-            with urllib.request.urlopen(f"http://localhost:{port}/healthz", timeout=2):
-                break
-        except urllib.error.HTTPError:
-            break  # any HTTP answer means the server is up
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"server did not start:\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.3)
-    yield server
-    _stop(process)
+            yield f"http://{host_of(committed_tenant)}:{server.server_port}"
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=10)
+
+
+@pytest.fixture
+def localhost_subdomains(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolve *.localhost to 127.0.0.1 as RFC 6761 says (browsers do; glibc here does not)."""
+    resolve = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fullfield.tenancy.models import Tenant
-from tests.fixtures import PASSWORD, LiveServer
+from tests.fixtures import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -52,9 +52,9 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def test_a_person_signs_in_on_their_tenant_and_reaches_the_dashboard(
-    page: Any, committed_tenant: Tenant, live_server_process: LiveServer
+    page: Any, committed_tenant: Tenant, tenant_server: str
 ) -> None:
-    page.goto(live_server_process.url_for(committed_tenant, "/"))
+    page.goto(f"{tenant_server}/")
     assert "/login/" in page.url
     assert page.get_by_role("heading").first.inner_text() == f"Sign in to {committed_tenant.name}"
     # The platform's stylesheet is served and applied (background of the page).
@@ -65,14 +65,14 @@ def test_a_person_signs_in_on_their_tenant_and_reaches_the_dashboard(
     assert "didn't match" in page.get_by_role("alert").inner_text()
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(live_server_process.url_for(committed_tenant, "/"))
+    page.wait_for_url(f"{tenant_server}/")
     assert committed_tenant.name in page.locator("h1").inner_text()
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url("**/login/")
 
 
 def test_the_api_docs_render_without_any_cdn(
-    page: Any, committed_tenant: Tenant, live_server_process: LiveServer
+    page: Any, committed_tenant: Tenant, tenant_server: str
 ) -> None:
     outside: list[str] = []
     page.on(
@@ -83,7 +83,7 @@ def test_the_api_docs_render_without_any_cdn(
             else None
         ),
     )
-    page.goto(live_server_process.url_for(committed_tenant, "/api/docs/"))
+    page.goto(f"{tenant_server}/api/docs/")
     page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
     assert page.locator(".swagger-ui .title").first.inner_text().startswith("Fullfield API")
     assert outside == []

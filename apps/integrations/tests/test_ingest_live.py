@@ -2,61 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-import pytest
 import requests
-from django.core.handlers.wsgi import WSGIHandler
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account, UsageEvent
 from apps.integrations.services import api_key_create
 from fullfield.tenancy.models import Tenant
-from tests.fixtures import host_of
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (the stdlib's name)
-        pass
-
-
-@pytest.fixture
-def tenant_server(committed_tenant: Tenant, django_db_blocker: Any) -> Iterator[str]:
-    """A threaded WSGI server on the test database; yields its base URL for committed_tenant.
-
-    Each request runs in its own thread with its own database connection, so two requests
-    really run at once and see only committed data.
-    """
-    server = ThreadedWSGIServer(("127.0.0.1", 0), _QuietHandler, allow_reuse_address=False)
-    server.set_app(WSGIHandler())
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    with django_db_blocker.unblock():
-        thread.start()
-        try:
-            yield f"http://{host_of(committed_tenant)}:{server.server_port}"
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=10)
-
-
-@pytest.fixture
-def localhost_subdomains(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Resolve *.localhost to 127.0.0.1 as RFC 6761 says (browsers do; glibc here does not)."""
-    resolve = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(host, str) and host.endswith(".localhost"):
-            host = "127.0.0.1"
-        return resolve(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def write_key_for(tenant: Tenant) -> str:

@@ -14,9 +14,6 @@ from apps.integrations.models import Job
 from apps.integrations.tests import test_ingest_live as live
 from fullfield.tenancy.models import Tenant
 
-# The live-server fixtures, shared with the batch ingest tests.
-tenant_server = live.tenant_server
-localhost_subdomains = live.localhost_subdomains
 write_key_for = live.write_key_for
 
 

@@ -6,6 +6,7 @@ import http.client
 import json
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 from django_tenants.utils import schema_context
@@ -22,11 +23,11 @@ from apps.integrations.tests.test_stripe import (
     subscription,
 )
 from fullfield.tenancy.models import Tenant
-from tests.fixtures import LiveServer, host_of
+from tests.fixtures import host_of
 
 
 def test_concurrent_deliveries_of_one_event_apply_it_once(
-    committed_tenant: Tenant, live_server_process: LiveServer, django_db_blocker: Any
+    committed_tenant: Tenant, tenant_server: str, django_db_blocker: Any
 ) -> None:
     with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
         stripe_connection_set(endpoint_secret=SECRET, tolerance_seconds=300)
@@ -43,7 +44,8 @@ def test_concurrent_deliveries_of_one_event_apply_it_once(
 
     def deliver() -> None:
         header = stripe.WebhookSignature.generate_signature_header(body, SECRET)
-        connection = http.client.HTTPConnection("127.0.0.1", live_server_process.port, timeout=30)
+        port = urlsplit(tenant_server).port
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         barrier.wait()
         connection.request(
             "POST",
