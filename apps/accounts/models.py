@@ -340,6 +340,29 @@ class UsageEvent(models.Model):
         return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
+class UsageDay(models.Model):
+    """Daily usage rollup: per account, UTC day and event name, how many events and their value.
+
+    Maintained in the same transaction as every event write (counting only rows really
+    inserted, so duplicates add nothing) and rebuildable from the raw events
+    (`usage_rollup_rebuild`). Scores read this table, never `UsageEvent`, so their cost grows
+    with accounts x days rather than with event history. The composite primary key is the only
+    index: it serves the upsert and every "this account's days" read, and adds no sequence.
+    """
+
+    pk = models.CompositePrimaryKey("account_id", "day", "name")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="usage_days", db_index=False
+    )
+    day = models.DateField()
+    name = models.CharField(max_length=200)
+    event_count = models.BigIntegerField()
+    value_sum = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.name} x{self.event_count} on {self.day}"
+
+
 class Ticket(ExternallySourced):
     class Priority(models.TextChoices):
         URGENT = "urgent"
