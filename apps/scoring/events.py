@@ -23,3 +23,15 @@ class HealthBandChanged(DomainEvent):
     previous_score: float | None
     score: float
     as_of: str
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthScoresChanged(DomainEvent):
+    """A recompute changed these accounts' health scores (any amount, band or not).
+
+    Published once per recompute pass after its transaction commits, so that plays can
+    re-evaluate score triggers (threshold crossings, expansion signals) on settled scores.
+    """
+
+    name = "health_scores.changed"
+    account_ids: list[int]

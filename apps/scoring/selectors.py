@@ -1,13 +1,36 @@
-"""Reads of scores for other apps (squads' priorities, pages)."""
+"""Reads of scores for other apps (squads' triggers and priorities, pages)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class CurrentHealth:
+    """An account's current health as the last recompute left it (100 is healthiest)."""
+
+    account_id: int
+    score: float
+    band: str  # "good" (>= 70), "average" (40..69) or "poor" (< 40)
+    previous_score: float | None  # the score of the account's previous snapshot, if any
+    as_of: datetime
+    churn_probability: float | None  # 0..1, calibrated or the band's historical rate
+
+
+def account_current_health(*, account_ids: Collection[int]) -> dict[int, CurrentHealth]:
+    """The current health of each scored account among these; unscored accounts are absent.
+
+    No account is scored until the recompute service exists, so every account is absent.
+    """
+    return {}
 
 
 def account_churn_probabilities(*, account_ids: Collection[int]) -> dict[int, float]:
-    """Each scored account's current churn probability (0..1); unscored accounts are absent.
-
-    No account is scored until the scoring service exists, so every account is absent.
-    """
-    return {}
+    """Each scored account's current churn probability (0..1); unscored accounts are absent."""
+    return {
+        account_id: health.churn_probability
+        for account_id, health in account_current_health(account_ids=account_ids).items()
+        if health.churn_probability is not None
+    }
