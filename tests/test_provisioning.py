@@ -11,10 +11,16 @@ from django_tenants.utils import schema_context, schema_exists
 from rest_framework.test import APIClient
 
 from fullfield.errors import Conflict, DomainError
-from fullfield.tenancy.context import use_public_schema
+from fullfield.tenancy.context import current_schema, use_public_schema, use_tenant
 from fullfield.tenancy.models import Domain, Tenant
 from fullfield.tenancy.selectors import tenant_list
-from fullfield.tenancy.services import tenant_create, tenant_delete
+from fullfield.tenancy.services import (
+    platform_ensure_public_tenant,
+    platform_ensure_template,
+    tenant_create,
+    tenant_delete,
+    tenant_settings_update,
+)
 from fullfield.users.models import User
 from tests.fixtures import PASSWORD, TenantClient, World
 
@@ -106,6 +112,25 @@ def test_the_tenant_command_creates_lists_and_deletes(
     assert not schema_exists("eta")
     with pytest.raises(CommandError, match="slug"):
         call_command("tenant", "create", "Bad Slug", "--name", "X", "--admin-email", "a@b.test")
+
+
+def test_provisioning_works_from_inside_another_tenants_schema_and_returns_there(
+    world: World, db: None
+) -> None:
+    # A request, a task or an earlier test may leave a tenant's schema active on the connection.
+    use_tenant(world.tenant_a)
+    provisioned = tenant_create(slug="theta", name="Theta", admin_email="admin@theta.test")
+    assert provisioned.tenant.ready and schema_exists("theta")
+    assert current_schema() == world.tenant_a.schema_name
+    platform_ensure_template()
+    platform_ensure_public_tenant()
+    tenant_settings_update(tenant=provisioned.tenant, name="Theta Two")
+    assert current_schema() == world.tenant_a.schema_name
+    assert Tenant.objects.get(slug="theta").name == "Theta Two"
+    use_tenant(provisioned.tenant)
+    tenant_delete(slug="theta")
+    assert not schema_exists("theta")
+    assert current_schema() == "public"
 
 
 # --- the operator API on the public host ------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from django.db import connection
 
@@ -35,3 +37,29 @@ def use_tenant(tenant: Tenant) -> None:
 
 def use_public_schema() -> None:
     _tenant_connection().set_schema_to_public()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def in_public_schema(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a service on the public schema whatever schema its caller left active (a request,
+    a task or a test may have activated a tenant), then give the caller its schema back.
+
+    django-tenants refuses to create or drop a tenant from inside another tenant's schema, and
+    public rows must never be looked up through a tenant's search path.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        tenant_connection = _tenant_connection()
+        previous = tenant_connection.tenant
+        tenant_connection.set_schema_to_public()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if previous is not None:
+                tenant_connection.set_tenant(previous)
+
+    return wrapper

@@ -13,7 +13,7 @@ from django.core.validators import validate_email
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from fullfield.errors import Conflict, DomainError, NotFound
-from fullfield.tenancy.context import use_public_schema
+from fullfield.tenancy.context import in_public_schema, use_public_schema
 from fullfield.tenancy.models import CURRENCY_PATTERN, SLUG_PATTERN, Domain, Tenant
 from fullfield.tenancy.selectors import TEMPLATE_SCHEMA, tenant_get
 from fullfield.users.models import User
@@ -40,6 +40,7 @@ def tenant_url(tenant: Tenant, *, port: int | None = None) -> str:
     return f"http://{host}:{port}/" if port else f"https://{host}/"
 
 
+@in_public_schema
 def platform_ensure_public_tenant() -> Tenant:
     """The public tenant answers the bare base domain (operator API, health checks)."""
     public, _ = Tenant.objects.get_or_create(
@@ -52,6 +53,7 @@ def platform_ensure_public_tenant() -> Tenant:
     return public
 
 
+@in_public_schema
 def platform_ensure_template() -> Tenant:
     """The template schema every tenant is cloned from; creating it runs the tenant migrations."""
     template = Tenant.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
@@ -84,6 +86,7 @@ def _validate_new_tenant(*, slug: str, name: str, admin_email: str, currency: st
         raise Conflict(f"A tenant '{slug}' already exists.", fields={"slug": ["Already taken."]})
 
 
+@in_public_schema
 def tenant_create(
     *,
     slug: str,
@@ -128,6 +131,7 @@ def tenant_create(
     )
 
 
+@in_public_schema
 def tenant_settings_update(
     *, tenant: Tenant, name: str | None = None, ingest_creates_unknown_accounts: bool | None = None
 ) -> Tenant:
@@ -147,10 +151,13 @@ def tenant_settings_update(
 
 
 def tenant_delete(*, slug: str) -> None:
-    """Drop a tenant's schema and every row of it. Irreversible."""
+    """Drop a tenant's schema and every row of it. Irreversible.
+
+    Leaves the connection on the public schema: the caller's schema may be the one dropped.
+    """
+    use_public_schema()
     tenant = tenant_get(slug=slug)
     if tenant is None:
         raise NotFound(f"No tenant '{slug}'.")
-    use_public_schema()
     tenant.delete(force_drop=True)
     logger.info("deleted tenant %s", slug)
