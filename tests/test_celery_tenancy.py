@@ -38,7 +38,7 @@ def test_a_task_sent_from_tenant_a_runs_in_tenant_as_schema(
 ) -> None:
     token = uuid.uuid4().hex
     with schema_context(committed_tenant.schema_name):
-        worker_ping.apply_async(args=[token], queue=celery_worker_process.queue)
+        worker_ping.apply_async(args=(token,), queue=celery_worker_process.queue)
     assert _wait_for_cache(committed_tenant, "worker-ping", token), celery_worker_process.log()
     # The same key in another tenant's cache was never written.
     assert _cache_value_in(world.tenant_b, "worker-ping") != token
@@ -51,7 +51,7 @@ def test_a_task_message_without_a_schema_is_refused_and_never_runs_in_public(
     token = uuid.uuid4().hex
     # A producer that knows nothing of tenants: a plain Celery app on the same broker.
     plain = Celery("plain", broker=settings.CELERY_BROKER_URL, set_as_current=False)
-    plain.send_task("fullfield.worker_ping", args=[token], queue=celery_worker_process.queue)
+    plain.send_task("fullfield.worker_ping", args=(token,), queue=celery_worker_process.queue)
     assert celery_worker_process.wait_for_log("refused task fullfield.worker_ping"), (
         celery_worker_process.log()
     )
@@ -66,7 +66,7 @@ def test_a_task_sent_from_the_public_schema_is_refused(
     token = uuid.uuid4().hex
     before = celery_worker_process.log().count("refused task fullfield.worker_ping")
     with schema_context("public"):
-        worker_ping.apply_async(args=[token], queue=celery_worker_process.queue)
+        worker_ping.apply_async(args=(token,), queue=celery_worker_process.queue)
     deadline = time.monotonic() + 30
     while celery_worker_process.log().count("refused task fullfield.worker_ping") <= before:
         assert time.monotonic() < deadline, celery_worker_process.log()

@@ -30,7 +30,7 @@ from apps.accounts.selectors import OPEN_TICKET_STATUSES
 from fullfield.api.filters import UtcDateTimeFilter
 
 
-class SyncedRecordFilter(filters.FilterSet):
+class SyncedRecordFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     """Filters of every record synced from another system."""
 
     source_system = filters.CharFilter()
@@ -107,7 +107,7 @@ class OpportunityFilter(SyncedRecordFilter):
         fields: list[str] = []
 
 
-class OnboardingPlanFilter(filters.FilterSet):
+class OnboardingPlanFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     account = filters.NumberFilter(field_name="account_id")
     is_completed = filters.BooleanFilter(
         field_name="completed_on", exclude=True, lookup_expr="isnull"
@@ -120,7 +120,7 @@ class OnboardingPlanFilter(filters.FilterSet):
         fields: list[str] = []
 
 
-class MilestoneFilter(filters.FilterSet):
+class MilestoneFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     plan = filters.NumberFilter(field_name="plan_id")
     account = filters.NumberFilter(field_name="plan__account_id")
     is_completed = filters.BooleanFilter(
@@ -167,7 +167,7 @@ class SubscriptionFilter(SyncedRecordFilter):
         return queryset.filter(Subscription.in_force_on(value))
 
 
-class UsageEventFilter(filters.FilterSet):
+class UsageEventFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter ships no types
     account = filters.NumberFilter(field_name="account_id")
     contact = filters.NumberFilter(field_name="contact_id")
     name = filters.CharFilter()

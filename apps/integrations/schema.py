@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     target_class = "apps.integrations.authentication.ApiKeyAuthentication"
     name = "ApiKeyAuth"
 

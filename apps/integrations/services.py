@@ -23,7 +23,7 @@ def api_key_create(*, name: str, scope: str, created_by: User | None) -> tuple[A
 
 
 def api_key_revoke(*, key_id: str) -> ApiKey:
-    api_key = ApiKey.objects.filter(pk=key_id).first()
+    api_key: ApiKey | None = ApiKey.objects.filter(pk=key_id).first()
     if api_key is None:
         raise NotFound("No such API key.")
     if not api_key.revoked:

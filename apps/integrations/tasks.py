@@ -17,7 +17,7 @@ EVENT_ID_NAMESPACE = uuid.UUID("0f5b7c52-3c1e-4d8a-9a57-2f0c6f1f4d1e")
 
 
 @shared_task(bind=True, name=WEBHOOK_DISPATCH_TASK)
-def webhooks_dispatch(self: Task, event: str, **data: Any) -> int:
+def webhooks_dispatch(self: Task[Any, Any], /, event: str, **data: Any) -> int:
     """Subscribed to domain events: one delivery per endpoint that wants the event."""
     task_id = self.request.id or str(uuid.uuid4())
     event_id = uuid.uuid5(EVENT_ID_NAMESPACE, f"{current_schema()}:{task_id}")

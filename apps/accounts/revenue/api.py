@@ -123,7 +123,7 @@ class RevenueFiguresSerializer(serializers.Serializer[Any]):
 @extend_schema_field(
     {"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True},
 )
-class GroupKeyField(serializers.Field):
+class GroupKeyField(serializers.Field[Any, Any, Any, Any]):
     """A segment name (text), or a squad or root account id (integer)."""
 
     def to_representation(self, value: Any) -> Any:

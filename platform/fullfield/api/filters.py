@@ -10,7 +10,7 @@ from django import forms
 from django_filters.fields import IsoDateTimeField
 
 
-class UtcIsoDateTimeField(IsoDateTimeField):
+class UtcIsoDateTimeField(IsoDateTimeField):  # type: ignore[misc]  # django-filter ships no types
     """An ISO 8601 date-time, handed to the database in UTC.
 
     Python accepts UTC offsets up to 24 hours, PostgreSQL only up to 15:59, so a value like
@@ -27,5 +27,5 @@ class UtcIsoDateTimeField(IsoDateTimeField):
             raise forms.ValidationError("Date and time out of range.") from None
 
 
-class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):  # type: ignore[misc]  # django-filter ships no types
     field_class: Any = UtcIsoDateTimeField

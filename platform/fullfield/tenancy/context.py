@@ -28,7 +28,8 @@ def current_tenant() -> Tenant:
     tenant = _tenant_connection().tenant
     if isinstance(tenant, Tenant):
         return tenant
-    return Tenant.objects.get(schema_name=current_schema())
+    found: Tenant = Tenant.objects.get(schema_name=current_schema())
+    return found
 
 
 def use_tenant(tenant: Tenant) -> None:

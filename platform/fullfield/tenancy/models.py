@@ -7,7 +7,7 @@ SLUG_PATTERN = r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$"
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 
 
-class Tenant(TenantMixin):
+class Tenant(TenantMixin):  # type: ignore[misc]  # django-tenants ships no types
     """A client company. Its data lives in the PostgreSQL schema `schema_name`."""
 
     slug = models.CharField(max_length=40, unique=True)
@@ -47,5 +47,5 @@ class Tenant(TenantMixin):
         return self.slug
 
 
-class Domain(DomainMixin):
+class Domain(DomainMixin):  # type: ignore[misc]  # django-tenants ships no types
     pass

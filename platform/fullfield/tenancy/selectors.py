@@ -10,7 +10,10 @@ TEMPLATE_SCHEMA = "_template"
 
 def tenant_list() -> QuerySet[Tenant]:
     """Client tenants: every tenant but the public schema and the provisioning template."""
-    return Tenant.objects.exclude(schema_name__in=[get_public_schema_name(), TEMPLATE_SCHEMA])
+    tenants: QuerySet[Tenant] = Tenant.objects.exclude(
+        schema_name__in=[get_public_schema_name(), TEMPLATE_SCHEMA]
+    )
+    return tenants
 
 
 def tenant_list_ready() -> QuerySet[Tenant]:

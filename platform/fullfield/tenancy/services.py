@@ -43,6 +43,7 @@ def tenant_url(tenant: Tenant, *, port: int | None = None) -> str:
 @in_public_schema
 def platform_ensure_public_tenant() -> Tenant:
     """The public tenant answers the bare base domain (operator API, health checks)."""
+    public: Tenant
     public, _ = Tenant.objects.get_or_create(
         schema_name=get_public_schema_name(),
         defaults={"slug": "public", "name": "Fullfield platform", "ready": True},
@@ -56,7 +57,7 @@ def platform_ensure_public_tenant() -> Tenant:
 @in_public_schema
 def platform_ensure_template() -> Tenant:
     """The template schema every tenant is cloned from; creating it runs the tenant migrations."""
-    template = Tenant.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
+    template: Tenant | None = Tenant.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
     if template is None:
         template = Tenant(schema_name=TEMPLATE_SCHEMA, slug=TEMPLATE_SCHEMA, name="Template")
         template.save(verbosity=0)
