@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from fullfield.tenancy.context import current_tenant, use_public_schema, use_ten
 from fullfield.tenancy.models import Tenant
 from fullfield.tenancy.services import platform_ensure_public_tenant, tenant_create, tenant_delete
 from fullfield.users.models import User
+from tests.polling import eventually
 
 PASSWORD = "correct-horse-battery-staple"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -244,12 +244,7 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_for_log(self, text: str, timeout: float = 30) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log():
-                return True
-            time.sleep(0.2)
-        return False
+        return bool(eventually(lambda: text in self.log(), timeout=timeout))
 
 
 @contextmanager

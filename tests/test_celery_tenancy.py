@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -15,6 +14,7 @@ from django_tenants.utils import schema_context
 from fullfield.tasks import fan_out, worker_ping
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import WorkerProcess, World
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -24,13 +24,11 @@ def _cache_value_in(tenant: Tenant, key: str) -> Any:
         return cache.get(key)
 
 
-def _wait_for_cache(tenant: Tenant, key: str, expected: str, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _cache_value_in(tenant, key) == expected:
-            return True
-        time.sleep(0.2)
-    return False
+def _wait_for_cache(tenant: Tenant, key: str, expected: str, worker: WorkerProcess) -> None:
+    wait_until(
+        lambda: _cache_value_in(tenant, key) == expected,
+        explain=lambda: f"{key} != {expected!r} in {tenant.slug}\n{worker.log()}",
+    )
 
 
 def test_a_task_sent_from_tenant_a_runs_in_tenant_as_schema(
@@ -39,7 +37,7 @@ def test_a_task_sent_from_tenant_a_runs_in_tenant_as_schema(
     token = uuid.uuid4().hex
     with schema_context(committed_tenant.schema_name):
         worker_ping.apply_async(args=(token,), queue=celery_worker_process.queue)
-    assert _wait_for_cache(committed_tenant, "worker-ping", token), celery_worker_process.log()
+    _wait_for_cache(committed_tenant, "worker-ping", token, celery_worker_process)
     # The same key in another tenant's cache was never written.
     assert _cache_value_in(world.tenant_b, "worker-ping") != token
     assert _cache_value_in(world.tenant_a, "worker-ping") != token
@@ -67,10 +65,10 @@ def test_a_task_sent_from_the_public_schema_is_refused(
     before = celery_worker_process.log().count("refused task fullfield.worker_ping")
     with schema_context("public"):
         worker_ping.apply_async(args=(token,), queue=celery_worker_process.queue)
-    deadline = time.monotonic() + 30
-    while celery_worker_process.log().count("refused task fullfield.worker_ping") <= before:
-        assert time.monotonic() < deadline, celery_worker_process.log()
-        time.sleep(0.2)
+    wait_until(
+        lambda: celery_worker_process.log().count("refused task fullfield.worker_ping") > before,
+        explain=celery_worker_process.log,
+    )
     with schema_context("public"):
         assert cache.get("worker-ping") != token
 
@@ -84,10 +82,7 @@ def test_beat_fan_out_sends_periodic_work_into_every_ready_tenant(
     with schema_context("public"):
         fan_out.apply_async(args=["fullfield.worker_ping"], queue=celery_worker_process.queue)
     for tenant in (world.tenant_a, world.tenant_b, committed_tenant):
-        assert _wait_for_cache(tenant, "worker-ping", "beat"), (
-            tenant.slug,
-            celery_worker_process.log(),
-        )
+        _wait_for_cache(tenant, "worker-ping", "beat", celery_worker_process)
     with schema_context("public"):
         assert cache.get("worker-ping") is None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from apps.integrations.imports.services import csv_import_create, csv_import_enq
 from apps.integrations.models import Job
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import WorkerProcess
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -67,10 +67,12 @@ def test_a_worker_imports_an_upload_once_even_when_the_message_comes_twice(
         ]
 
     try:
-        deadline = time.monotonic() + 60
-        while (finished := current()).status in ("queued", "running") or len(task_results()) < 2:
-            assert time.monotonic() < deadline, celery_worker_process.log()
-            time.sleep(0.2)
+        wait_until(
+            lambda: current().status not in ("queued", "running") and len(task_results()) >= 2,
+            timeout=60,
+            explain=celery_worker_process.log,
+        )
+        finished = current()
 
         assert (finished.status, finished.total, finished.processed) == ("partial", 4, 4)
         assert (finished.accepted, finished.duplicates, finished.rejected) == (3, 0, 1)
@@ -112,10 +114,12 @@ def test_a_dry_run_on_a_worker_counts_rows_and_writes_nothing(
             return Job.objects.get(pk=job.pk)
 
     try:
-        deadline = time.monotonic() + 60
-        while (finished := current()).status in ("queued", "running"):
-            assert time.monotonic() < deadline, celery_worker_process.log()
-            time.sleep(0.2)
+        wait_until(
+            lambda: current().status not in ("queued", "running"),
+            timeout=60,
+            explain=celery_worker_process.log,
+        )
+        finished = current()
 
         assert (finished.status, finished.processed, finished.total) == ("partial", 4, 4)
         assert (finished.accepted, finished.rejected) == (3, 1)

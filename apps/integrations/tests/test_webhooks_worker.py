@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +20,7 @@ from apps.integrations.webhooks.services import webhook_endpoint_create
 from fullfield.celery_app import app
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import WorkerProcess, World, running_celery_worker
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -80,10 +80,7 @@ def test_a_worker_delivers_a_domain_event_retrying_after_a_failure(
                 endpoint=endpoint, status=WebhookDelivery.Status.DELIVERED
             ).first()
 
-    deadline = time.monotonic() + 60
-    while (delivery := delivered()) is None:
-        assert time.monotonic() < deadline, webhook_worker.log()
-        time.sleep(0.2)
+    delivery = wait_until(delivered, timeout=60, explain=webhook_worker.log)
 
     assert delivery.attempts == 2
     assert delivery.response_code == 200
