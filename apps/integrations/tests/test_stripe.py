@@ -644,10 +644,17 @@ def test_an_older_snapshot_does_not_undo_a_newer_payment_result(
     assert Subscription.objects.get().status == "active"
 
 
-def test_an_invoice_in_another_currency_is_refused(
+def test_an_invoice_in_another_currency_is_refused_and_leaves_the_term_unchanged(
     connected: StripeConnection, client_a: TenantClient
 ) -> None:
+    unpaid = subscription(items=[price_item(5000)], status="past_due")
+    post_signed(client_a, stripe_event("customer.subscription.created", unpaid, created=at(0)))
+    before = terms()
+    assert [term[3] for term in before] == ["past_due"]
     response = post_signed(
-        client_a, stripe_event("invoice.paid", invoice(currency="gbp"), created=DAY)
+        client_a, stripe_event("invoice.paid", invoice(currency="gbp"), created=at(30))
     )
     assert response.status_code == 422
+    assert response.json()["error"]["code"] == "event_refused"
+    # Paid in pounds is not paid: the term is neither marked active nor changed in any way.
+    assert terms() == before
