@@ -93,7 +93,9 @@ class StepSerializer(serializers.Serializer[Any]):
         read_only=True,
         help_text="`front`: acquisition (marketing, sales); `back`: onboarding to renewal.",
     )
-    label = serializers.CharField(read_only=True, help_text="A name to show.")
+    name = serializers.CharField(
+        source="label", read_only=True, help_text="The step's name, to show."
+    )
     count = _count("Rows in the step: leads, opportunities, onboarding plans, terms or accounts.")
     accounts = _count("Distinct accounts among those rows (leads never converted have none).")
     conversion = _ratio(
