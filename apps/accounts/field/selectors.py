@@ -370,65 +370,81 @@ _LEAD_GROUP_SQL = {
 }
 
 
-def _base_ctes(group_by: GroupBy | None) -> str:
-    """`first_lead`, `scope` (the accounts in scope with their group), `terms` and `account_mrr`."""
+TEMP_TABLES = ("field_first_lead", "field_scope", "field_account_mrr", "field_adoption")
+
+
+def _prepare_sql(group_by: GroupBy | None) -> list[str]:
+    """Statements filling the temporary tables every part of the report reads.
+
+    `field_first_lead`: the lead each account was first converted from; `field_scope`: the
+    accounts in scope with their group; `field_account_mrr`: each account's MRR on the opening,
+    closing and as_of days, its first paid day and the end of its last term ending in the
+    period; `field_adoption`: each plan gone live from start - adoption_days to as_of, with
+    its adoption day (null if none). Computed once per report, with statistics, so the four
+    parts do not each repeat the adoption scan and the planner knows their sizes.
+    """
+    return [
+        f"DROP TABLE IF EXISTS {', '.join(TEMP_TABLES)}",
+        f"""
+CREATE TEMPORARY TABLE field_first_lead ON COMMIT DROP AS
+SELECT DISTINCT ON (converted_account_id)
+       converted_account_id AS account_id, lead_source, campaign, converted_at
+FROM {LEAD}
+WHERE converted_account_id IS NOT NULL AND converted_at IS NOT NULL
+ORDER BY converted_account_id, converted_at, id""",  # noqa: S608
+        f"""
+CREATE TEMPORARY TABLE field_scope ON COMMIT DROP AS
+SELECT account.id AS account_id, account.name, {_ACCOUNT_GROUP_SQL[group_by]} AS group_key
+FROM {ACCOUNT} account
+LEFT JOIN field_first_lead first_lead ON first_lead.account_id = account.id
+WHERE (%(segment)s::text IS NULL OR account.segment = %(segment)s)
+  AND (%(squad)s::bigint IS NULL OR account.squad_id = %(squad)s)""",  # noqa: S608
+        f"""
+CREATE TEMPORARY TABLE field_account_mrr ON COMMIT DROP AS
+SELECT term.account_id,
+       COALESCE(SUM(term.mrr) FILTER (WHERE term.period_start <= %(opening)s
+           AND (term.period_end IS NULL OR term.period_end > %(opening)s)), 0) AS opening_mrr,
+       COALESCE(SUM(term.mrr) FILTER (WHERE term.period_start <= %(closing)s
+           AND (term.period_end IS NULL OR term.period_end > %(closing)s)), 0) AS closing_mrr,
+       COALESCE(SUM(term.mrr) FILTER (WHERE term.period_start <= %(as_of)s
+           AND (term.period_end IS NULL OR term.period_end > %(as_of)s)), 0) AS as_of_mrr,
+       MIN(term.period_start) FILTER (WHERE term.mrr > 0) AS first_paid_on,
+       MAX(term.period_end) FILTER (WHERE term.period_end > %(opening)s
+           AND term.period_end <= %(end)s) AS last_end_in_period
+FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
+WHERE term.status = ANY(%(counting_statuses)s)
+GROUP BY term.account_id""",  # noqa: S608
+        f"""
+CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS
+SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
+       reached.day AS adopted_on
+FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+LEFT JOIN LATERAL (
+    SELECT daily.day FROM (
+        SELECT usage.day, SUM(SUM(usage.event_count)) OVER (ORDER BY usage.day) AS running
+        FROM {USAGE_DAY} usage
+        WHERE usage.account_id = plan.account_id
+          AND usage.day >= plan.completed_on
+          AND usage.day < plan.completed_on + %(adoption_days)s
+          AND usage.day <= %(as_of)s
+          AND (%(adoption_event)s::text IS NULL OR usage.name = %(adoption_event)s)
+        GROUP BY usage.day
+    ) daily
+    WHERE daily.running >= %(adoption_threshold)s
+    ORDER BY daily.day LIMIT 1
+) reached ON TRUE
+WHERE plan.completed_on >= %(start)s - %(adoption_days)s
+  AND plan.completed_on <= %(as_of)s""",  # noqa: S608
+        f"ANALYZE {', '.join(TEMP_TABLES)}",
+    ]
+
+
+def _terms_cte() -> str:
     return f"""
-first_lead AS (
-    SELECT DISTINCT ON (converted_account_id)
-           converted_account_id AS account_id, lead_source, campaign, converted_at
-    FROM {LEAD}
-    WHERE converted_account_id IS NOT NULL AND converted_at IS NOT NULL
-    ORDER BY converted_account_id, converted_at, id
-),
-scope AS (
-    SELECT account.id AS account_id, account.name, {_ACCOUNT_GROUP_SQL[group_by]} AS group_key
-    FROM {ACCOUNT} account LEFT JOIN first_lead ON first_lead.account_id = account.id
-    WHERE (%(segment)s::text IS NULL OR account.segment = %(segment)s)
-      AND (%(squad)s::bigint IS NULL OR account.squad_id = %(squad)s)
-),
 terms AS (
     SELECT term.account_id, term.mrr, term.period_start, term.period_end, term.change_kind
-    FROM {SUBSCRIPTION} term JOIN scope USING (account_id)
+    FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
     WHERE term.status = ANY(%(counting_statuses)s)
-),
-account_mrr AS (
-    SELECT account_id,
-           COALESCE(SUM(mrr) FILTER (WHERE period_start <= %(opening)s
-               AND (period_end IS NULL OR period_end > %(opening)s)), 0) AS opening_mrr,
-           COALESCE(SUM(mrr) FILTER (WHERE period_start <= %(closing)s
-               AND (period_end IS NULL OR period_end > %(closing)s)), 0) AS closing_mrr,
-           COALESCE(SUM(mrr) FILTER (WHERE period_start <= %(as_of)s
-               AND (period_end IS NULL OR period_end > %(as_of)s)), 0) AS as_of_mrr,
-           MIN(period_start) FILTER (WHERE mrr > 0) AS first_paid_on,
-           MAX(period_end) FILTER (WHERE period_end > %(opening)s
-               AND period_end <= %(end)s) AS last_end_in_period
-    FROM terms GROUP BY account_id
-)"""  # noqa: S608
-
-
-def _adoption_cte(plan_condition: str) -> str:
-    """`adoption(plan_id, account_id, live_on, adopted_on)` for the live plans matching."""
-    return f"""
-adoption AS (
-    SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
-           reached.day AS adopted_on
-    FROM {PLAN} plan JOIN scope USING (account_id)
-    LEFT JOIN LATERAL (
-        SELECT daily.day FROM (
-            SELECT usage.day, SUM(SUM(usage.event_count)) OVER (ORDER BY usage.day) AS running
-            FROM {USAGE_DAY} usage
-            WHERE usage.account_id = plan.account_id
-              AND usage.day >= plan.completed_on
-              AND usage.day < plan.completed_on + %(adoption_days)s
-              AND usage.day <= %(as_of)s
-              AND (%(adoption_event)s::text IS NULL OR usage.name = %(adoption_event)s)
-            GROUP BY usage.day
-        ) daily
-        WHERE daily.running >= %(adoption_threshold)s
-        ORDER BY daily.day LIMIT 1
-    ) reached ON TRUE
-    WHERE plan.completed_on IS NOT NULL AND plan.completed_on <= %(as_of)s
-      AND {plan_condition}
 )"""  # noqa: S608
 
 
@@ -449,42 +465,38 @@ def _funnel_sql(group_by: GroupBy | None) -> str:
     steps_values = ", ".join(
         f"('{key}', {position})" for position, key in enumerate(STEP_KEYS, start=1)
     )
-    adoption = _adoption_cte(
-        "plan.completed_on >= %(start)s - %(adoption_days)s AND plan.completed_on < %(end)s"
-    )
     return f"""
-WITH {_base_ctes(group_by)},
-{adoption},
+WITH {_terms_cte()},
 events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr) AS (
     SELECT 'lead', lead.id, lead.converted_account_id, {lead_group},
            NULL::numeric, NULL::numeric, NULL::boolean, NULL::numeric
-    FROM {LEAD} lead LEFT JOIN scope ON scope.account_id = lead.converted_account_id
+    FROM {LEAD} lead LEFT JOIN field_scope scope ON scope.account_id = lead.converted_account_id
     WHERE lead.created_at >= %(start_at)s AND lead.created_at < %(end_at)s
       AND (NOT %(scoped)s OR scope.account_id IS NOT NULL)
     UNION ALL
     SELECT 'converted', lead.id, lead.converted_account_id, {lead_group},
            {_days("lead.converted_at", "lead.created_at")}, NULL, NULL, NULL
-    FROM {LEAD} lead JOIN scope ON scope.account_id = lead.converted_account_id
+    FROM {LEAD} lead JOIN field_scope scope ON scope.account_id = lead.converted_account_id
     WHERE lead.converted_at >= %(start_at)s AND lead.converted_at < %(end_at)s
     UNION ALL
     SELECT 'opportunity_created', deal.id, deal.account_id, scope.group_key,
            CASE WHEN first_lead.converted_at <= deal.created_at
                 THEN {_days("deal.created_at", "first_lead.converted_at")} END,
            deal.amount, NULL, NULL
-    FROM {OPPORTUNITY} deal JOIN scope USING (account_id)
-    LEFT JOIN first_lead USING (account_id)
+    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    LEFT JOIN field_first_lead first_lead USING (account_id)
     WHERE deal.kind = 'new' AND deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s
     UNION ALL
     SELECT CASE deal.status WHEN 'won' THEN 'won' ELSE '_lost' END, deal.id, deal.account_id,
            scope.group_key, (deal.close_date - {_utc_day("deal.created_at")})::numeric,
            deal.amount, NULL, NULL
-    FROM {OPPORTUNITY} deal JOIN scope USING (account_id)
+    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
     WHERE deal.kind = 'new' AND deal.status IN ('won', 'lost')
       AND deal.close_date >= %(start)s AND deal.close_date < %(end)s
     UNION ALL
     SELECT 'onboarding_started', plan.id, plan.account_id, scope.group_key,
            (plan.started_on - deal.close_date)::numeric, NULL, NULL, NULL
-    FROM {PLAN} plan JOIN scope USING (account_id)
+    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
     LEFT JOIN LATERAL (
         SELECT close_date FROM {OPPORTUNITY} won
         WHERE won.account_id = plan.account_id AND won.kind = 'new' AND won.status = 'won'
@@ -496,19 +508,20 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
     SELECT 'live', plan.id, plan.account_id, scope.group_key,
            (plan.completed_on - plan.started_on)::numeric, NULL,
            plan.completed_on <= plan.target_live_on, NULL
-    FROM {PLAN} plan JOIN scope USING (account_id)
+    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
     WHERE plan.completed_on >= %(start)s AND plan.completed_on < %(end)s
     UNION ALL
     (SELECT DISTINCT ON (adoption.account_id)
             'adopted', adoption.account_id, adoption.account_id, scope.group_key,
             (adoption.adopted_on - adoption.live_on)::numeric, NULL, NULL, NULL
-     FROM adoption JOIN scope USING (account_id)
+     FROM field_adoption adoption JOIN field_scope scope USING (account_id)
      WHERE adoption.adopted_on >= %(start)s AND adoption.adopted_on < %(end)s
      ORDER BY adoption.account_id, adoption.adopted_on)
     UNION ALL
     SELECT 'renewed', term.account_id, term.account_id, scope.group_key,
            (term.period_start - account_mrr.first_paid_on)::numeric, NULL, NULL, term.mrr
-    FROM terms term JOIN scope USING (account_id) JOIN account_mrr USING (account_id)
+    FROM terms term JOIN field_scope scope USING (account_id)
+    JOIN field_account_mrr account_mrr USING (account_id)
     WHERE term.change_kind = 'renewal' AND term.mrr > 0
       AND term.period_start >= %(start)s AND term.period_start < %(end)s
     UNION ALL
@@ -516,7 +529,7 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
            (CASE WHEN movement.step = 'churned' THEN account_mrr.last_end_in_period
                  ELSE %(closing)s END - account_mrr.first_paid_on)::numeric,
            NULL, NULL, movement.mrr
-    FROM account_mrr JOIN scope USING (account_id)
+    FROM field_account_mrr account_mrr JOIN field_scope scope USING (account_id)
     CROSS JOIN LATERAL (
         SELECT CASE
             WHEN opening_mrr > 0 AND closing_mrr > opening_mrr THEN 'expanded'
@@ -536,7 +549,7 @@ valued AS (
                     PARTITION BY events.step, events.account_id ORDER BY events.entity_id) = 1
                 THEN COALESCE(account_mrr.closing_mrr, 0)
                 ELSE 0 END AS mrr
-    FROM events LEFT JOIN account_mrr USING (account_id)
+    FROM events LEFT JOIN field_account_mrr account_mrr USING (account_id)
 ),
 sums AS (
     SELECT step, GROUPING(group_key) <> 0 AS is_total, group_key,
@@ -592,17 +605,16 @@ COHORT_STEPS = (
 
 
 def _cohorts_sql(group_by: GroupBy | None) -> str:
-    adoption = _adoption_cte("plan.account_id IN (SELECT account_id FROM cohort)")
     grouping = "GROUPING SETS ((month), (month, group_key))" if group_by else "month"
     is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
     group_column = "group_key" if group_by else "NULL::text"
     return f"""
-WITH {_base_ctes(group_by)},
+WITH {_terms_cte()},
 cohort AS (
     SELECT account_mrr.account_id, scope.group_key,
            date_trunc('month', account_mrr.first_paid_on)::date AS month,
            account_mrr.first_paid_on, account_mrr.as_of_mrr
-    FROM account_mrr JOIN scope USING (account_id)
+    FROM field_account_mrr account_mrr JOIN field_scope scope USING (account_id)
     WHERE account_mrr.first_paid_on >= %(start)s AND account_mrr.first_paid_on < %(end)s
       AND account_mrr.first_paid_on <= %(as_of)s
 ),
@@ -613,10 +625,9 @@ starting AS (
      AND (term.period_end IS NULL OR term.period_end > cohort.first_paid_on)
     GROUP BY cohort.account_id
 ),
-{adoption},
 adopting AS (
     SELECT account_id, bool_or(adopted_on IS NOT NULL) AS adopted
-    FROM adoption GROUP BY account_id
+    FROM field_adoption adoption GROUP BY account_id
 ),
 reached AS (
     -- Joins and EXISTS on the indexed tables, never correlated scans of a CTE.
@@ -634,7 +645,7 @@ reached AS (
                    AND term.change_kind = 'renewal' AND term.mrr > 0
                    AND term.period_start <= %(as_of)s) AS renewed
     FROM cohort JOIN starting USING (account_id)
-    LEFT JOIN first_lead USING (account_id)
+    LEFT JOIN field_first_lead first_lead USING (account_id)
     LEFT JOIN adopting USING (account_id)
 )
 SELECT month, {is_total} AS is_total, {group_column} AS group_key,
@@ -665,10 +676,8 @@ ORDER BY month, is_total DESC, group_key NULLS FIRST
 
 
 def _leakage_sql() -> str:
-    adoption = _adoption_cte("plan.completed_on >= %(start)s AND plan.completed_on < %(end)s")
     return f"""
-WITH {_base_ctes(None)},
-{adoption},
+WITH {_terms_cte()},
 leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     SELECT 'converted', 'lead', lead.id, NULL::bigint, NULL::numeric, NULL::numeric,
            lead.status::text
@@ -679,7 +688,7 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     UNION ALL
     SELECT DISTINCT 'opportunity_created', 'account', lead.converted_account_id,
            lead.converted_account_id, NULL::numeric, NULL::numeric, ''
-    FROM {LEAD} lead JOIN scope ON scope.account_id = lead.converted_account_id
+    FROM {LEAD} lead JOIN field_scope scope ON scope.account_id = lead.converted_account_id
     WHERE lead.converted_at >= %(start_at)s AND lead.converted_at < %(end_at)s
       AND NOT EXISTS (
           SELECT FROM {OPPORTUNITY} deal WHERE deal.account_id = lead.converted_account_id
@@ -687,13 +696,13 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     UNION ALL
     SELECT 'won', 'opportunity', deal.id, deal.account_id, NULL, deal.amount,
            deal.loss_reason
-    FROM {OPPORTUNITY} deal JOIN scope USING (account_id)
+    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
     WHERE deal.kind = 'new' AND deal.status = 'lost'
       AND deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s
       AND (deal.close_date IS NULL OR deal.close_date <= %(as_of)s)
     UNION ALL
     SELECT 'onboarding_started', 'opportunity', deal.id, deal.account_id, NULL, deal.amount, ''
-    FROM {OPPORTUNITY} deal JOIN scope USING (account_id)
+    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
     WHERE deal.kind = 'new' AND deal.status = 'won'
       AND deal.close_date >= %(start)s AND deal.close_date < %(end)s
       AND NOT EXISTS (
@@ -703,19 +712,20 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     UNION ALL
     SELECT 'live', 'onboarding_plan', plan.id, plan.account_id, NULL, NULL,
            CASE WHEN plan.target_live_on < %(as_of)s THEN 'past target' ELSE 'in progress' END
-    FROM {PLAN} plan JOIN scope USING (account_id)
+    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
     WHERE plan.started_on >= %(start)s AND plan.started_on < %(end)s
       AND (plan.completed_on IS NULL OR plan.completed_on > %(as_of)s)
     UNION ALL
     SELECT 'adopted', 'account', adoption.account_id, adoption.account_id, NULL, NULL, ''
-    FROM adoption
+    FROM field_adoption adoption
+    WHERE adoption.live_on >= %(start)s AND adoption.live_on < %(end)s
     GROUP BY adoption.account_id
     HAVING bool_and(adoption.adopted_on IS NULL)
        AND MAX(adoption.live_on) + %(adoption_days)s <= %(as_of)s
     UNION ALL
     SELECT 'contracted', 'account', account_id, account_id,
            opening_mrr - closing_mrr, NULL, ''
-    FROM account_mrr WHERE closing_mrr > 0 AND closing_mrr < opening_mrr
+    FROM field_account_mrr account_mrr WHERE closing_mrr > 0 AND closing_mrr < opening_mrr
     UNION ALL
     SELECT 'churned', 'account', account_mrr.account_id, account_mrr.account_id,
            account_mrr.opening_mrr, NULL,
@@ -728,7 +738,7 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
                               AND usage.day <= %(closing)s)
                THEN 'no lost renewal recorded; used the product after going live'
                ELSE 'no lost renewal recorded; no usage after going live' END)
-    FROM account_mrr
+    FROM field_account_mrr account_mrr
     LEFT JOIN LATERAL (
         SELECT NULLIF(deal.loss_reason, '') AS loss_reason FROM {OPPORTUNITY} deal
         WHERE deal.account_id = account_mrr.account_id AND deal.kind = 'renewal'
@@ -743,7 +753,7 @@ valued AS (
     SELECT leaks.step, leaks.kind, leaks.id, leaks.account_id, leaks.amount, leaks.reason,
            CASE WHEN leaks.step = 'converted' THEN NULL
                 ELSE COALESCE(leaks.mrr, account_mrr.closing_mrr, 0) END AS mrr
-    FROM leaks LEFT JOIN account_mrr USING (account_id)
+    FROM leaks LEFT JOIN field_account_mrr account_mrr USING (account_id)
 ),
 totals AS (
     SELECT step, COUNT(*) AS count, COUNT(DISTINCT account_id) AS accounts,
@@ -769,7 +779,7 @@ FROM reasons WHERE rank <= 5
 UNION ALL
 SELECT 'row', step, kind, top_rows.id, top_rows.account_id, scope.name, reason, NULL, NULL,
        mrr, amount, rank
-FROM top_rows LEFT JOIN scope USING (account_id) WHERE rank <= %(leak_limit)s
+FROM top_rows LEFT JOIN field_scope scope USING (account_id) WHERE rank <= %(leak_limit)s
 ORDER BY 1, 2, 12
 """  # noqa: S608
 
@@ -779,13 +789,13 @@ ORDER BY 1, 2, 12
 
 def _moments_sql() -> str:
     return f"""
-WITH {_base_ctes(None)},
+WITH {_terms_cte()},
 responses AS (
     SELECT response.account_id, response.kind, response.score,
            COALESCE(NULLIF(response.moment, ''), '(none)') AS moment,
            {_utc_day("response.responded_at")} AS day,
            {_poor_response_sql("response")} AS poor
-    FROM {SURVEY} response JOIN scope USING (account_id)
+    FROM {SURVEY} response JOIN field_scope scope USING (account_id)
     WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
 ),
 scores AS (
@@ -822,7 +832,7 @@ followed AS (
     LEFT JOIN terms term ON term.account_id = respondents.account_id
      AND term.period_start <= respondents.since
      AND (term.period_end IS NULL OR term.period_end > respondents.since)
-    LEFT JOIN account_mrr ON account_mrr.account_id = respondents.account_id
+    LEFT JOIN field_account_mrr account_mrr ON account_mrr.account_id = respondents.account_id
     GROUP BY respondents.moment, respondents.account_id, respondents.poor
 ),
 compared AS (
@@ -854,14 +864,14 @@ ORDER BY 1 DESC, 4 DESC, 2, 3
 
 def _foreign_currency_sql() -> str:
     return f"""
-WITH {_base_ctes(None)}
+WITH {_terms_cte()}
 SELECT currency, COUNT(*) FROM (
-    SELECT term.currency FROM {SUBSCRIPTION} term JOIN scope USING (account_id)
+    SELECT term.currency FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
     WHERE term.status = ANY(%(counting_statuses)s) AND term.currency <> %(currency)s
       AND daterange(term.period_start, term.period_end)
           && daterange(%(opening)s::date, GREATEST(%(as_of)s, %(closing)s)::date, '[]')
     UNION ALL
-    SELECT deal.currency FROM {OPPORTUNITY} deal JOIN scope USING (account_id)
+    SELECT deal.currency FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
     WHERE deal.kind = 'new' AND deal.currency <> %(currency)s
       AND ((deal.close_date >= %(start)s AND deal.close_date < %(end)s)
            OR (deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s))
@@ -1097,8 +1107,11 @@ def _reading(parameters: FieldParameters) -> Iterator[tuple[Any, dict[str, Any]]
             "set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
         )
         previous_jit, previous_work_mem, _, _ = cursor.fetchone() or ("on", "4MB", None, None)
+        for statement in _prepare_sql(parameters.group_by):
+            cursor.execute(statement, params)
         _refuse_foreign_currency(_run(cursor, _foreign_currency_sql(), params), currency=currency)
         yield cursor, params
+        cursor.execute(f"DROP TABLE {', '.join(TEMP_TABLES)}")
         cursor.execute(
             "SELECT set_config('jit', %s, true), set_config('work_mem', %s, true)",
             [previous_jit, previous_work_mem],
