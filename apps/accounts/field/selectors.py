@@ -448,6 +448,12 @@ terms AS (
 )"""  # noqa: S608
 
 
+def _group_order(group_by: GroupBy | None) -> str:
+    """Groups in their natural order: squad ids as numbers, the rest as text; null first."""
+    key = "group_key::bigint" if group_by is GroupBy.SQUAD else "group_key"
+    return f"{key} NULLS FIRST"
+
+
 def _days(later: str, earlier: str) -> str:
     """Days between two timestamps, as a fraction."""
     return f"(EXTRACT(EPOCH FROM ({later}) - ({earlier})) / 86400)::numeric"
@@ -462,6 +468,9 @@ def _utc_day(column: str) -> str:
 
 def _funnel_sql(group_by: GroupBy | None) -> str:
     lead_group = _LEAD_GROUP_SQL[group_by]
+    grouping = "GROUPING SETS ((step), (step, group_key))" if group_by else "step"
+    is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
+    group_column = "group_key" if group_by else "NULL::text"
     steps_values = ", ".join(
         f"('{key}', {position})" for position, key in enumerate(STEP_KEYS, start=1)
     )
@@ -540,25 +549,25 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
     ) movement
     WHERE movement.step IS NOT NULL
 ),
-valued AS (
-    SELECT events.*,
-           CASE WHEN events.moved_mrr IS NOT NULL THEN events.moved_mrr
-                WHEN events.step = 'lead' THEN NULL
-                WHEN events.account_id IS NULL THEN 0
-                WHEN row_number() OVER (
-                    PARTITION BY events.step, events.account_id ORDER BY events.entity_id) = 1
-                THEN COALESCE(account_mrr.closing_mrr, 0)
-                ELSE 0 END AS mrr
-    FROM events LEFT JOIN field_account_mrr account_mrr USING (account_id)
+step_accounts AS (
+    -- Each account once per step and group, however many rows it has there: a hash
+    -- aggregate, cheaper than numbering every row.
+    SELECT DISTINCT step, group_key, account_id FROM events WHERE account_id IS NOT NULL
+),
+account_sums AS (
+    SELECT step, {is_total} AS is_total, {group_column} AS group_key,
+           COUNT(*) AS accounts, SUM(COALESCE(account_mrr.closing_mrr, 0)) AS closing_mrr
+    FROM step_accounts LEFT JOIN field_account_mrr account_mrr USING (account_id)
+    GROUP BY {grouping}
 ),
 sums AS (
-    SELECT step, GROUPING(group_key) <> 0 AS is_total, group_key,
-           COUNT(*) AS count, COUNT(DISTINCT account_id) AS accounts,
+    SELECT events.step, {is_total} AS is_total, {group_column} AS group_key,
+           COUNT(*) AS count,
            ROUND(percentile_cont(0.5) WITHIN GROUP (ORDER BY days)::numeric, 1) AS median_days,
-           SUM(mrr) AS mrr, SUM(amount) AS amount,
+           SUM(moved_mrr) AS moved_mrr, SUM(amount) AS amount,
            ROUND(AVG(on_time::int), 4) AS on_time_rate
-    FROM valued
-    GROUP BY GROUPING SETS ((step), (step, group_key))
+    FROM events
+    GROUP BY {grouping}
 ),
 groups AS (
     SELECT DISTINCT is_total, group_key FROM sums
@@ -566,13 +575,18 @@ groups AS (
 ),
 grid AS (
     SELECT groups.is_total, groups.group_key, steps.step, steps.position,
-           COALESCE(sums.count, 0) AS count, COALESCE(sums.accounts, 0) AS accounts,
-           sums.median_days, sums.mrr, sums.amount, sums.on_time_rate,
+           COALESCE(sums.count, 0) AS count, COALESCE(account_sums.accounts, 0) AS accounts,
+           sums.median_days, sums.amount, sums.on_time_rate,
+           CASE WHEN steps.step IN ('renewed', 'expanded', 'contracted', 'churned')
+                THEN sums.moved_mrr ELSE account_sums.closing_mrr END AS mrr,
            COALESCE(lost.count, 0) AS lost
     FROM groups
     CROSS JOIN (VALUES {steps_values}) AS steps (step, position)
     LEFT JOIN sums ON sums.step = steps.step AND sums.is_total = groups.is_total
          AND sums.group_key IS NOT DISTINCT FROM groups.group_key
+    LEFT JOIN account_sums ON account_sums.step = steps.step
+         AND account_sums.is_total = groups.is_total
+         AND account_sums.group_key IS NOT DISTINCT FROM groups.group_key
     LEFT JOIN sums lost ON lost.step = '_lost' AND lost.is_total = groups.is_total
          AND lost.group_key IS NOT DISTINCT FROM groups.group_key
 )
@@ -585,7 +599,7 @@ SELECT is_total, group_key, step, count, accounts,
        CASE WHEN step = 'won' THEN ROUND(count::numeric / NULLIF(count + lost, 0), 4) END,
        CASE WHEN step = 'live' THEN on_time_rate END
 FROM grid
-ORDER BY is_total DESC, group_key NULLS FIRST, position
+ORDER BY is_total DESC, {_group_order(group_by)}, position
 """  # noqa: S608
 
 
@@ -668,7 +682,7 @@ SELECT month, {is_total} AS is_total, {group_column} AS group_key,
        SUM(starting_mrr) FILTER (WHERE as_of_mrr = 0)
 FROM reached
 GROUP BY {grouping}
-ORDER BY month, is_total DESC, group_key NULLS FIRST
+ORDER BY month, is_total DESC, {_group_order(group_by)}
 """  # noqa: S608
 
 
