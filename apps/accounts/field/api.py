@@ -14,12 +14,12 @@ from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
 from apps.accounts.field.selectors import (
-    CHURN_REASON_LOOKBACK_DAYS,
     COHORT_STEPS,
     DEFAULT_ADOPTION_DAYS,
     DEFAULT_ADOPTION_THRESHOLD,
     DEFAULT_LEAK_LIMIT,
     LEAK_DEFINITIONS,
+    LEAK_REASONS,
     MAX_LEAK_LIMIT,
     MAX_PERIOD_MONTHS,
     STEP_DEFINITIONS,
@@ -234,7 +234,11 @@ class LeakSerializer(serializers.Serializer[Any]):
         allow_null=True,
     )
     amount = _money("Opportunity amounts lost (won, onboarding_started).", allow_null=True)
-    reasons = LeakReasonSerializer(many=True, read_only=True, help_text="Top 5 reasons.")
+    reasons = LeakReasonSerializer(
+        many=True,
+        read_only=True,
+        help_text=f"The top 5 reasons, most frequent first. {LEAK_REASONS}",
+    )
     rows = LeakRowSerializer(
         many=True, read_only=True, help_text="The largest rows (amount + MRR), at most leak_limit."
     )
@@ -447,8 +451,7 @@ class FieldMetricsApi(APIView):
             "in each month (followed to `as_of`), where value leaked at each step (with the "
             "rows behind it and the top reasons), and per survey moment the scores and how "
             "accounts with a poor response there fared. "
-            f"{CONVENTIONS} Leakage: {LEAK_GLOSSARY} Churn reasons look back "
-            f"{CHURN_REASON_LOOKBACK_DAYS} days."
+            f"{CONVENTIONS} Leakage: {LEAK_GLOSSARY} {LEAK_REASONS}"
         ),
         parameters=[FieldMetricsQuerySerializer],
         responses={

@@ -57,6 +57,7 @@ from apps.accounts.models import (
     Opportunity,
     Subscription,
     SurveyResponse,
+    Ticket,
     UsageDay,
 )
 from apps.accounts.revenue.metrics import COUNTING_STATUSES, MixedCurrencyError
@@ -72,8 +73,12 @@ MAX_PERIOD_MONTHS = 36
 # Grace before a deal's close date in which an onboarding kickoff still counts as its start:
 # teams often kick off a few days before the signature.
 ONBOARDING_GRACE_DAYS = 30
-# The lost renewals within this many days before a churned account's period that explain it.
+# How far before the period a lost renewal, a poor survey response or a ticket still explains
+# an account's leak.
 CHURN_REASON_LOOKBACK_DAYS = 90
+# Tickets in that window that make "ticket load" a reason.
+TICKET_LOAD_MIN = 3
+BACK_HALF_LEAKS = "('live', 'adopted', 'contracted', 'churned')"
 
 
 class GroupBy(StrEnum):
@@ -197,9 +202,17 @@ LEAK_DEFINITIONS: dict[str, str] = {
     "days (only once that window has passed by as_of).",
     "contracted": "Accounts that contracted in the period; value: the contraction MRR.",
     "churned": "Accounts that churned in the period; value: the churned MRR; reasons: the loss "
-    f"reasons of their renewal opportunities lost from {CHURN_REASON_LOOKBACK_DAYS} days "
-    "before the period to its end, else whether they had adopted.",
+    f"reason of their latest renewal opportunity lost from {CHURN_REASON_LOOKBACK_DAYS} days "
+    "before the period to its end.",
 }
+LEAK_REASONS = (
+    "Reasons, where the data has them: a lead's status; an opportunity's loss reason; for "
+    "onboarding plans, 'past target' or 'in progress'; for live, adopted, contracted and "
+    "churned accounts without one, their latest poor survey response from "
+    f"{CHURN_REASON_LOOKBACK_DAYS} days before the period to as_of ('poor <moment> "
+    f"response'), else a ticket load ('ticket load: N tickets', N >= {TICKET_LOAD_MIN}) in "
+    "that window."
+)
 
 
 def _poor_response_sql(alias: str) -> str:
@@ -352,6 +365,7 @@ OPPORTUNITY = Opportunity._meta.db_table
 PLAN = OnboardingPlan._meta.db_table
 SUBSCRIPTION = Subscription._meta.db_table
 SURVEY = SurveyResponse._meta.db_table
+TICKET = Ticket._meta.db_table
 USAGE_DAY = UsageDay._meta.db_table
 
 _ACCOUNT_GROUP_SQL = {
@@ -743,15 +757,7 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     UNION ALL
     SELECT 'churned', 'account', account_mrr.account_id, account_mrr.account_id,
            account_mrr.opening_mrr, NULL,
-           COALESCE(lost.loss_reason, CASE
-               WHEN EXISTS (SELECT FROM {PLAN} plan JOIN {USAGE_DAY} usage
-                            ON usage.account_id = plan.account_id
-                            WHERE plan.account_id = account_mrr.account_id
-                              AND plan.completed_on IS NOT NULL
-                              AND usage.day >= plan.completed_on
-                              AND usage.day <= %(closing)s)
-               THEN 'no lost renewal recorded; used the product after going live'
-               ELSE 'no lost renewal recorded; no usage after going live' END)
+           COALESCE(lost.loss_reason, '')
     FROM field_account_mrr account_mrr
     LEFT JOIN LATERAL (
         SELECT NULLIF(deal.loss_reason, '') AS loss_reason FROM {OPPORTUNITY} deal
@@ -764,7 +770,28 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     WHERE account_mrr.opening_mrr > 0 AND account_mrr.closing_mrr = 0
 ),
 valued AS (
-    SELECT leaks.step, leaks.kind, leaks.id, leaks.account_id, leaks.amount, leaks.reason,
+    -- Back-half accounts without a recorded reason: their latest poor survey response in the
+    -- lookback window names the moment, else a heavy ticket load there.
+    SELECT leaks.step, leaks.kind, leaks.id, leaks.account_id, leaks.amount,
+           CASE WHEN leaks.reason <> '' OR leaks.step NOT IN {BACK_HALF_LEAKS}
+                THEN leaks.reason
+                ELSE COALESCE(
+                    (SELECT 'poor ' || COALESCE(NULLIF(response.moment, ''), '(none)')
+                            || ' response'
+                     FROM {SURVEY} response
+                     WHERE response.account_id = leaks.account_id
+                       AND {_poor_response_sql("response")}
+                       AND response.responded_at >= %(lookback_at)s
+                       AND response.responded_at < %(as_of_end_at)s
+                     ORDER BY response.responded_at DESC LIMIT 1),
+                    (SELECT 'ticket load: ' || COUNT(*) || ' tickets'
+                     FROM {TICKET} ticket
+                     WHERE ticket.account_id = leaks.account_id
+                       AND ticket.opened_at >= %(lookback_at)s
+                       AND ticket.opened_at < %(as_of_end_at)s
+                     HAVING COUNT(*) >= {TICKET_LOAD_MIN}),
+                    '')
+           END AS reason,
            CASE WHEN leaks.step = 'converted' THEN NULL
                 ELSE COALESCE(leaks.mrr, account_mrr.closing_mrr, 0) END AS mrr
     FROM leaks LEFT JOIN field_account_mrr account_mrr USING (account_id)
@@ -927,6 +954,7 @@ def _params(parameters: FieldParameters, currency: str) -> dict[str, Any]:
         "end_at": _at(period.end),
         "as_of": parameters.as_of,
         "as_of_end_at": _at(parameters.as_of + timedelta(days=1)),
+        "lookback_at": _at(period.start - timedelta(days=CHURN_REASON_LOOKBACK_DAYS)),
         "segment": parameters.segment,
         "squad": parameters.squad,
         "scoped": parameters.segment is not None or parameters.squad is not None,

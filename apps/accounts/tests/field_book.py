@@ -18,7 +18,7 @@ to as_of 2026-06-30. Times of day are noon UTC, so day differences are whole.
                                 02-10 ("price"); new deal created 01-25 lost 02-20 ("chose a
                                 competitor", 5,000); CSAT 1 at "renewal" on 01-20
     Glade    smb         -      400 from 2025-03-01, downgraded to 300 on 2026-03-01; NPS 9 on
-                                01-10
+                                01-10; 3 tickets in February
     Halo     smb         -      300 from 2025-12-01; onboarding 2025-12-01 -> live 01-10 (target
                                 01-01, late); 1 event a day 01-10..01-14 (never adopts); NPS 3
                                 on 02-15
@@ -40,6 +40,7 @@ from apps.accounts.models import (
     Opportunity,
     Subscription,
     SurveyResponse,
+    Ticket,
     UsageEvent,
 )
 from apps.accounts.services.usage import usage_rollup_rebuild
@@ -208,6 +209,9 @@ def build_book() -> Book:
     events(acme, "2026-03-05", days=5, per_day=4)
     events(halo, "2026-01-10", days=5, per_day=1)
     usage_rollup_rebuild()
+
+    for day in ("2026-02-02", "2026-02-09", "2026-02-16"):
+        Ticket.objects.create(account=glade, subject=f"Export broken {day}", opened_at=noon(day))
 
     survey(acme, "ces", 2, "2026-03-06", "onboarding")
     survey(echo, "csat", 5, "2026-01-05", "renewal")

@@ -220,7 +220,11 @@ def test_leakage_names_what_was_lost_at_each_step(book: Book) -> None:
     adopted = leaks["adopted"]
     assert (adopted.count, adopted.mrr) == (1, d("300.00"))
     assert [row.account_id for row in adopted.rows] == [book.accounts["halo"].id]
-    assert (leaks["contracted"].count, leaks["contracted"].mrr) == (1, d("100.00"))
+    # No reason recorded: Halo's NPS of 3 names the moment, Glade's three tickets the load.
+    assert [reason.reason for reason in adopted.reasons] == ["poor relationship response"]
+    contracted = leaks["contracted"]
+    assert (contracted.count, contracted.mrr) == (1, d("100.00"))
+    assert [row.reason for row in contracted.rows] == ["ticket load: 3 tickets"]
     churned = leaks["churned"]
     assert (churned.count, churned.mrr) == (1, d("800.00"))
     assert [(row.account_name, row.reason) for row in churned.rows] == [("Frost", "price")]
