@@ -835,29 +835,26 @@ responses AS (
     SELECT response.account_id, response.kind, response.score,
            COALESCE(NULLIF(response.moment, ''), '(none)') AS moment,
            {_utc_day("response.responded_at")} AS day,
+           date_trunc('month', {_utc_day("response.responded_at")})::date AS month,
            {_poor_response_sql("response")} AS poor
     FROM {SURVEY} response JOIN field_scope scope USING (account_id)
     WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
 ),
-scores AS (
-    SELECT moment, COUNT(*) AS responses, COUNT(*) FILTER (WHERE poor) AS poor_responses,
+all_scores AS (
+    -- The moment's figures and its monthly trend in one pass over the responses.
+    SELECT moment, month, GROUPING(month) <> 0 AS is_total,
+           COUNT(*) AS responses, COUNT(*) FILTER (WHERE poor) AS poor_responses,
            ROUND(AVG(score) FILTER (WHERE kind = 'csat'), 2) AS csat,
            ROUND(AVG(score) FILTER (WHERE kind = 'ces'), 2) AS ces,
            ROUND(100.0 * (COUNT(*) FILTER (WHERE kind = 'nps' AND score >= 9)
                  - COUNT(*) FILTER (WHERE kind = 'nps' AND score <= 6))
                  / NULLIF(COUNT(*) FILTER (WHERE kind = 'nps'), 0), 1) AS nps,
            ROUND(AVG(score) FILTER (WHERE kind = 'nps'), 2) AS nps_average
-    FROM responses GROUP BY moment
+    FROM responses
+    GROUP BY GROUPING SETS ((moment), (moment, month))
 ),
-trend AS (
-    SELECT moment, date_trunc('month', day)::date AS month, COUNT(*) AS responses,
-           ROUND(AVG(score) FILTER (WHERE kind = 'csat'), 2) AS csat,
-           ROUND(AVG(score) FILTER (WHERE kind = 'ces'), 2) AS ces,
-           ROUND(100.0 * (COUNT(*) FILTER (WHERE kind = 'nps' AND score >= 9)
-                 - COUNT(*) FILTER (WHERE kind = 'nps' AND score <= 6))
-                 / NULLIF(COUNT(*) FILTER (WHERE kind = 'nps'), 0), 1) AS nps
-    FROM responses GROUP BY moment, month
-),
+scores AS (SELECT * FROM all_scores WHERE is_total),
+trend AS (SELECT * FROM all_scores WHERE NOT is_total),
 respondents AS (
     -- Each account once per moment: poor if any response there was poor, measured from its
     -- first poor response; otherwise from its first response.
