@@ -189,7 +189,7 @@ ACCOUNT_STEPS = ("converted", "opportunity_created", "won", "onboarding_started"
 
 LEAK_DEFINITIONS: dict[str, str] = {
     "converted": "Leads created in the period that were not converted by as_of; reasons: their "
-    "status.",
+    "status. None when segment or squad limits the figures: such leads have no account.",
     "opportunity_created": "Accounts converted from a lead in the period with no new-business "
     "opportunity by as_of.",
     "won": "New-business opportunities created in the period and lost by as_of; value: their "
