@@ -480,16 +480,10 @@ def _utc_day(column: str) -> str:
 # --- the funnel -----------------------------------------------------------------------------
 
 
-def _funnel_sql(group_by: GroupBy | None) -> str:
+def _events_cte(group_by: GroupBy | None) -> str:
+    """`events`: one row per lead, deal, plan, term or account reaching a step in the period."""
     lead_group = _LEAD_GROUP_SQL[group_by]
-    grouping = "GROUPING SETS ((step), (step, group_key))" if group_by else "step"
-    is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
-    group_column = "group_key" if group_by else "NULL::text"
-    steps_values = ", ".join(
-        f"('{key}', {position})" for position, key in enumerate(STEP_KEYS, start=1)
-    )
     return f"""
-WITH {_terms_cte()},
 events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr) AS (
     SELECT 'lead', lead.id, lead.converted_account_id, {lead_group},
            NULL::numeric, NULL::numeric, NULL::boolean, NULL::numeric
@@ -562,7 +556,19 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
         CASE WHEN closing_mrr = 0 THEN opening_mrr ELSE ABS(closing_mrr - opening_mrr) END AS mrr
     ) movement
     WHERE movement.step IS NOT NULL
-),
+)"""  # noqa: S608
+
+
+def _funnel_sql(group_by: GroupBy | None) -> str:
+    grouping = "GROUPING SETS ((step), (step, group_key))" if group_by else "step"
+    is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
+    group_column = "group_key" if group_by else "NULL::text"
+    steps_values = ", ".join(
+        f"('{key}', {position})" for position, key in enumerate(STEP_KEYS, start=1)
+    )
+    return f"""
+WITH {_terms_cte()},
+{_events_cte(group_by)},
 step_accounts AS (
     -- Each account once per step and group, however many rows it has there: a hash
     -- aggregate, cheaper than numbering every row.
@@ -614,6 +620,17 @@ SELECT is_total, group_key, step, count, accounts,
        CASE WHEN step = 'live' THEN on_time_rate END
 FROM grid
 ORDER BY is_total DESC, {_group_order(group_by)}, position
+"""  # noqa: S608
+
+
+def _step_accounts_sql(group_by: GroupBy | None) -> str:
+    return f"""
+WITH {_terms_cte()},
+{_events_cte(group_by)}
+SELECT DISTINCT account_id FROM events
+WHERE step = %(step)s AND account_id IS NOT NULL
+  AND (NOT %(in_group)s OR group_key IS NOT DISTINCT FROM %(group_key)s::text)
+ORDER BY account_id
 """  # noqa: S608
 
 
@@ -1162,6 +1179,30 @@ def field_funnel(*, parameters: FieldParameters) -> Funnel:
     with _reading(parameters) as (cursor, params):
         rows = _run(cursor, _funnel_sql(parameters.group_by), params)
     return _funnel(rows, parameters.group_by)
+
+
+def field_step_account_ids(
+    *, parameters: FieldParameters, step: str, group_key: str | int | None = None
+) -> list[int]:
+    """Ids of the accounts behind one funnel step (in one group of parameters.group_by).
+
+    What a page links a funnel number to. Leads never converted have no account. Raises
+    DomainError for an unknown step.
+    """
+    if step not in STEP_KEYS:
+        raise DomainError(
+            f"No funnel step {step!r}.",
+            fields={"step": [f"Must be one of {', '.join(STEP_KEYS)}."]},
+        )
+    with _reading(parameters) as (cursor, params):
+        params = {
+            **params,
+            "step": step,
+            "in_group": parameters.group_by is not None,
+            "group_key": None if group_key is None else str(group_key),
+        }
+        rows = _run(cursor, _step_accounts_sql(parameters.group_by), params)
+    return [account_id for (account_id,) in rows]
 
 
 def field_cohorts(*, parameters: FieldParameters) -> list[Cohort]:

@@ -16,6 +16,7 @@ from apps.accounts.field.selectors import (
     field_leakage,
     field_moments,
     field_report,
+    field_step_account_ids,
 )
 from apps.accounts.revenue.periods import Period
 from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, term
@@ -112,6 +113,22 @@ def test_a_segment_limits_every_figure_to_its_accounts() -> None:
     assert steps["lead"].count == 1
     assert steps["churned"].count == 0  # Frost is enterprise
     assert steps["contracted"].count == 1  # Glade
+
+
+def test_a_step_names_the_accounts_behind_its_number(book: Book) -> None:
+    accounts = book.accounts
+
+    won = field_step_account_ids(parameters=parameters(), step="won")
+    assert won == sorted([accounts["acme"].id, accounts["bolt"].id])
+    by_squad = parameters(group_by=GroupBy.SQUAD)
+    assert field_step_account_ids(parameters=by_squad, step="churned", group_key=9) == [
+        accounts["frost"].id
+    ]
+    assert field_step_account_ids(parameters=by_squad, step="churned", group_key=7) == []
+    # Leads that were never converted have no account behind them.
+    assert field_step_account_ids(parameters=parameters(), step="lead") == won
+    with pytest.raises(DomainError):
+        field_step_account_ids(parameters=parameters(), step="signed")
 
 
 @pytest.mark.usefixtures("book")
