@@ -24,7 +24,8 @@ Definitions (the API schema repeats them; `STEP_DEFINITIONS` is the one source o
 - Adoption: a live account (an onboarding plan with completed_on) adopts on the first day
   on which its usage since going live (the daily rollup `UsageDay`, never raw events; one
   event name or all) adds up to `adoption_threshold` events, if that day comes within
-  `adoption_days` days of going live.
+  `adoption_days` days of going live. Plans gone live from start - adoption_days to as_of
+  are considered (for cohorts too).
 - Poor survey responses: NPS 0-6 (detractors), CSAT 1-2 (of 5), CES 1-3 (of 7, where 7 is
   effortless).
 - Customer equity (sum of CLV) per step is not included yet: CLV comes from scoring, which
@@ -185,7 +186,6 @@ STEP_DEFINITIONS: tuple[StepDefinition, ...] = (
     ),
 )
 STEP_KEYS = tuple(step.key for step in STEP_DEFINITIONS)
-ACCOUNT_STEPS = ("converted", "opportunity_created", "won", "onboarding_started", "live", "adopted")
 
 LEAK_DEFINITIONS: dict[str, str] = {
     "converted": "Leads created in the period that were not converted by as_of; reasons: their "
