@@ -63,9 +63,19 @@ def timed(run: Callable[[], object]) -> tuple[float, float]:
 def phases(parameters: FieldParameters) -> dict[str, float]:
     """Seconds of each statement of one report, run as field_report runs them."""
     params = selectors._params(parameters, current_tenant().currency)
+    preparation = (
+        "drop leftovers",
+        "first lead of each account",
+        "accounts in scope",
+        "MRR snapshots per account",
+        "adoption per live plan (usage rollup)",
+        "analyze",
+    )
     statements = [
-        (f"  preparation {number}", statement)
-        for number, statement in enumerate(selectors._prepare_sql(parameters.group_by), 1)
+        (f"  prepare: {name}", statement)
+        for name, statement in zip(
+            preparation, selectors._prepare_sql(parameters.group_by), strict=True
+        )
     ]
     statements += [
         ("  currency check", selectors._foreign_currency_sql()),
