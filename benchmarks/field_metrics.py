@@ -1,0 +1,150 @@
+"""Field metrics for a year on a 100,000-account tenant: seconds per report (goal <= 2 s).
+
+fullfield benchmark field_metrics
+
+Seeds a throwaway tenant with the project's seeder (18 months of history ending today), then
+times `field_report` (funnel, cohorts, leakage and moments together, exactly what
+GET /api/v1/metrics/field/ computes) for the last 365 days, in total and grouped by segment,
+and shows where one report's time goes (the shared preparation, then each part's query).
+The tenant is deleted at the end.
+
+Knobs (environment): BENCH_FIELD_ACCOUNTS (100000), BENCH_FIELD_USAGE_SCALE (0.5: usage volume
+relative to the demo's; the adoption step reads the daily rollup it builds), BENCH_ROUNDS (3;
+the best round is reported, with the median). BENCH_FIELD_TENANT=<slug> reuses (and keeps) a
+tenant already seeded by an earlier run with BENCH_FIELD_KEEP=1.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fullfield.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+django.setup()
+
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from apps.accounts.field import selectors  # noqa: E402
+from apps.accounts.field.selectors import FieldParameters, GroupBy, field_report  # noqa: E402
+from apps.accounts.models import Account  # noqa: E402
+from apps.accounts.revenue.periods import Period  # noqa: E402
+from apps.accounts.seed.writer import tenant_seed  # noqa: E402
+from fullfield.tenancy.context import current_tenant, use_public_schema, use_tenant  # noqa: E402
+from fullfield.tenancy.models import Tenant  # noqa: E402
+from fullfield.tenancy.services import tenant_create, tenant_delete  # noqa: E402
+
+ACCOUNTS = int(os.environ.get("BENCH_FIELD_ACCOUNTS", "100000"))
+USAGE_SCALE = float(os.environ.get("BENCH_FIELD_USAGE_SCALE", "0.5"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+REUSE = os.environ.get("BENCH_FIELD_TENANT", "")
+KEEP = os.environ.get("BENCH_FIELD_KEEP") == "1" or bool(REUSE)
+GOAL_SECONDS = 2.0
+
+
+def timed(run: Callable[[], object]) -> tuple[float, float]:
+    """Best and median seconds over ROUNDS runs (after one warm-up run)."""
+    run()
+    times = []
+    for _ in range(ROUNDS):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return min(times), statistics.median(times)
+
+
+def phases(parameters: FieldParameters) -> dict[str, float]:
+    """Seconds of each statement of one report, run as field_report runs them."""
+    params = selectors._params(parameters, current_tenant().currency)
+    preparation = (
+        "drop leftovers",
+        "first lead of each account",
+        "accounts in scope",
+        "MRR snapshots per account",
+        "adoption per live plan (usage rollup)",
+        "analyze",
+    )
+    statements = [
+        (f"  prepare: {name}", statement)
+        for name, statement in zip(
+            preparation, selectors._prepare_sql(parameters.group_by), strict=True
+        )
+    ]
+    statements += [
+        ("  currency check", selectors._foreign_currency_sql()),
+        ("  funnel", selectors._funnel_sql(parameters.group_by)),
+        ("  cohorts", selectors._cohorts_sql(parameters.group_by)),
+        ("  leakage", selectors._leakage_sql()),
+        ("  moments", selectors._moments_sql()),
+    ]
+    seconds: dict[str, float] = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        for name, statement in statements:
+            started = time.perf_counter()
+            cursor.execute(statement, params)
+            if cursor.description is not None:
+                cursor.fetchall()
+            seconds[name] = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return seconds
+
+
+def main() -> None:
+    if REUSE:
+        tenant = Tenant.objects.get(slug=REUSE)
+        slug = REUSE
+    else:
+        slug = f"benchfield{uuid.uuid4().hex[:6]}"
+        tenant = tenant_create(
+            slug=slug, name="Field benchmark", admin_email=f"a@{slug}.test"
+        ).tenant
+    today = timezone.now().date()
+    try:
+        use_tenant(tenant)
+        if not Account.objects.exists():
+            seeded = tenant_seed(anchor=today, accounts=ACCOUNTS, usage_scale=USAGE_SCALE)
+            print(f"seeded tenant {slug}: {seeded.summary()}", flush=True)
+        accounts = Account.objects.count()
+        year = FieldParameters(
+            period=Period(start=today - timedelta(days=365), end=today + timedelta(days=1)),
+            as_of=today,
+        )
+        by_segment = FieldParameters(period=year.period, as_of=today, group_by=GroupBy.SEGMENT)
+        results = {
+            "report (funnel + cohorts + leakage + moments)": timed(
+                lambda: field_report(parameters=year)
+            ),
+            "report grouped by segment": timed(lambda: field_report(parameters=by_segment)),
+        }
+        breakdown = phases(year)
+    finally:
+        use_public_schema()
+        if not KEEP:
+            tenant_delete(slug=slug)
+    print(
+        f"field metrics for {year.period.start} .. {year.period.end} (as of {today}) on "
+        f"{accounts:,} accounts, best / median of {ROUNDS} rounds:"
+    )
+    for name, (best, median) in results.items():
+        print(f"  {name:<48} {best:6.2f} s / {median:6.2f} s")
+    print("one report, statement by statement:")
+    for name, seconds in breakdown.items():
+        print(f"  {name:<48} {seconds:6.2f} s")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"  machine load average (1, 5, 15 min) at the end: {load} on {os.cpu_count()} cores")
+    best = results["report (funnel + cohorts + leakage + moments)"][0]
+    verdict = "meets" if best <= GOAL_SECONDS else "misses"
+    print(f"  goal <= {GOAL_SECONDS:.0f} s for the whole report: {verdict} it ({best:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()
