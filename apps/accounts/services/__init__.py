@@ -1,4 +1,5 @@
-"""Writes of the account record: single records (records.py) and bulk upserts (bulk.py)."""
+"""Writes of the account record: single records (records.py), bulk upserts (bulk.py) and
+usage events with their daily rollup (usage.py)."""
 
 from apps.accounts.services.bulk import (
     BULK_ENTITIES,
@@ -15,13 +16,21 @@ from apps.accounts.services.records import (
     record_create,
     record_delete,
     record_update,
+)
+from apps.accounts.services.usage import (
+    FieldNames,
+    UsageEventsStored,
     usage_event_record,
+    usage_events_store,
+    usage_rollup_rebuild,
 )
 
 __all__ = [
     "BULK_ENTITIES",
     "BULK_MAX_ITEMS",
+    "FieldNames",
     "ItemResult",
+    "UsageEventsStored",
     "account_create",
     "account_delete",
     "account_update",
@@ -32,4 +41,6 @@ __all__ = [
     "record_update",
     "records_upsert_many",
     "usage_event_record",
+    "usage_events_store",
+    "usage_rollup_rebuild",
 ]

@@ -7,7 +7,6 @@ a change of lifecycle stage publishes `LifecycleStageChanged`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -21,7 +20,6 @@ from apps.accounts.models import (
     Lead,
     Milestone,
     OnboardingPlan,
-    UsageEvent,
 )
 from fullfield import events
 from fullfield.errors import Conflict, DomainError
@@ -187,22 +185,3 @@ def onboarding_plan_create(
     )
     accounts_touch(account_ids=[plan.account_id])
     return plan
-
-
-@transaction.atomic
-def usage_event_record(*, data: Mapping[str, Any]) -> tuple[UsageEvent, bool]:
-    """Record one usage event; a repeated idempotency key returns the stored event.
-
-    Returns the event and whether it was created by this call.
-    """
-    values = dict(data)
-    key = values.pop("idempotency_key", None) or uuid.uuid4().hex
-    try:
-        with transaction.atomic():
-            event, created = UsageEvent.objects.get_or_create(idempotency_key=key, defaults=values)
-    except IntegrityError:
-        # A concurrent request stored the same key between our read and our insert.
-        event, created = UsageEvent.objects.get(idempotency_key=key), False
-    if created:
-        accounts_touch(account_ids=[event.account_id])
-    return event, created

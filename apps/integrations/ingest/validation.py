@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Final, TypedDict
+from typing import Annotated, Any, Final
 
 import msgspec
 
+from apps.accounts.services.usage import EventError
 from apps.integrations.ingest.request_body import PayloadTooLarge
 from fullfield.errors import DomainError
 
@@ -45,10 +46,8 @@ class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
     source_system: SourceSystem = DEFAULT_SOURCE_SYSTEM
 
 
-class IngestError(TypedDict):
-    index: int
-    field: str
-    message: str
+# One error shape for an event, whether validation here or the accounts writer refused it.
+IngestError = EventError
 
 
 @dataclass

@@ -17,8 +17,11 @@ from rest_framework.views import APIView
 
 from apps.integrations.authentication import ApiKeyAuthentication
 from apps.integrations.ingest.api import (
+    CONFLICTS_HELP,
+    CreatedRecordsSerializer,
     IngestErrorSerializer,
     RawJsonParser,
+    ingest_result,
     request_api_key,
     request_user_id,
 )
@@ -64,8 +67,14 @@ class SegmentResultSerializer(serializers.Serializer[Any]):
     job = serializers.IntegerField()
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    conflicts = serializers.IntegerField(help_text=CONFLICTS_HELP)
+    conflict_indexes = serializers.ListField(child=serializers.IntegerField())
     rejected = serializers.IntegerField()
     errors = IngestErrorSerializer(many=True)  # type: ignore[assignment]
+    created = CreatedRecordsSerializer(
+        help_text="Accounts and contacts created by track, page and screen calls naming "
+        "unknown ones (group and identify calls create or update them as asked)."
+    )
 
 
 class SegmentApi(APIView):
@@ -99,6 +108,7 @@ class SegmentApi(APIView):
                 "duplicates": outcome.duplicates,
                 "rejected": outcome.rejected,
                 "errors": outcome.errors,
+                **ingest_result(outcome.events),
             },
             status=status.HTTP_200_OK,
         )

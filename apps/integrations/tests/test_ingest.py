@@ -148,8 +148,10 @@ def test_reposting_a_batch_stores_nothing_twice_and_counts_duplicates(
 
 
 def test_an_id_repeated_within_one_batch_is_stored_once(api_a: TenantClient, acme: Account) -> None:
-    response = post(api_a, {"events": [event(0), event(0, name="other.name")]}).json()
-    assert (response["accepted"], response["duplicates"]) == (1, 1)
+    response = post(api_a, {"events": [event(0), event(0), event(0, name="other.name")]}).json()
+    # The same body again is a duplicate; another body under the same id is a conflict.
+    assert (response["accepted"], response["duplicates"], response["conflicts"]) == (1, 1, 1)
+    assert response["conflict_indexes"] == [2]
     assert UsageEvent.objects.get().name == "report.exported"  # the first one wins
 
 
