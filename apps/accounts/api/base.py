@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from django.db import models
 from django_filters.rest_framework import DjangoFilterBackend
@@ -21,6 +21,14 @@ from rest_framework.filters import SearchFilter
 from apps.accounts.api.pagination import KeysetCursorPagination, KeysetOrdering
 from apps.accounts.services import rules
 from apps.accounts.services.records import record_create, record_delete, record_update
+
+# DRF's classes are generic in the stubs only; subscripting them at run time would fail.
+if TYPE_CHECKING:
+    GenericViewSet = viewsets.GenericViewSet[Any]
+    PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField[Any]
+else:
+    GenericViewSet = viewsets.GenericViewSet
+    PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField
 
 ModelT = TypeVar("ModelT", bound=models.Model)
 
@@ -32,7 +40,7 @@ def with_article(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-class TenantRelatedField(serializers.PrimaryKeyRelatedField):
+class TenantRelatedField(PrimaryKeyRelatedField):
     """A related record by id, looked up in the request's tenant only."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -146,7 +154,7 @@ class RecordViewSet(
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
     mixins.DestroyModelMixin,
-    viewsets.GenericViewSet,
+    GenericViewSet,
 ):
     """List (filters, search, keyset cursor pages), retrieve, create, update and delete.
 

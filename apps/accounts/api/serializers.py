@@ -384,9 +384,9 @@ def _choice_document(values: list[str]) -> serializers.Field[Any, Any, Any, Any]
     The record's serializer already documents the model's choice set; the same set in a second
     component would make the schema generator's enum names collide (Status, Kind, ...).
     """
-    field_class = extend_schema_field({"type": "string", "enum": values})(
-        type("BulkChoiceField", (serializers.CharField,), {})
-    )
+    field_class: type[serializers.CharField] = extend_schema_field(
+        {"type": "string", "enum": values}
+    )(type("BulkChoiceField", (serializers.CharField,), {}))
     return field_class(required=False)
 
 

@@ -805,7 +805,7 @@ class _Batch:
                 return True
             seen.add(node)
             node = parent_of.get(node)
-        return node == start
+        return bool(node == start)
 
     def _stored_ancestry(self, account_ids: set[int]) -> dict[int | Key, int | Key | None]:
         if not account_ids:

@@ -230,7 +230,7 @@ def usage_rollup_rebuild(*, account_ids: Sequence[int] | None = None) -> int:
             """,  # noqa: S608  (table names only)
             params,
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 # --- resolving accounts and contacts ---------------------------------------------------------

@@ -6,7 +6,8 @@ host = https://<tenant host>/api/v1/segment they land on the batch view below.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -117,7 +118,10 @@ class SegmentApi(APIView):
         return [document], {}
 
 
-def _documented(kind: str, request: type[serializers.Serializer[Any]]) -> Any:
+_View = TypeVar("_View", bound=Callable[..., Any])
+
+
+def _documented(kind: str, request: type[serializers.Serializer[Any]]) -> Callable[[_View], _View]:
     return extend_schema(
         operation_id=f"segment_{kind}",
         request=request,

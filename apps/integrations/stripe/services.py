@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 import stripe
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.accounts.events import LifecycleStageChanged
@@ -395,7 +396,7 @@ def _term_external_id(subscription_id: str, start: dt.date) -> str:
     return f"{subscription_id}:{start.isoformat()}"
 
 
-def _terms_of(account: Account, subscription_id: str) -> Any:
+def _terms_of(account: Account, subscription_id: str) -> QuerySet[Subscription]:
     return Subscription.objects.filter(
         account=account,
         source_system=SOURCE_SYSTEM,
