@@ -32,11 +32,9 @@ from django.core.validators import EmailValidator
 from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
-from apps.accounts.events import LifecycleStageChanged
 from apps.accounts.models import Account, Contact, Lead, Opportunity, Subscription
 from apps.accounts.services import rules
-from apps.accounts.services.records import accounts_touch
-from fullfield import events
+from apps.accounts.services.records import accounts_touch, lifecycle_stage_changed
 from fullfield.errors import DomainError
 from fullfield.users.models import User
 
@@ -938,10 +936,8 @@ class _Batch:
                 stage = item.merged["lifecycle_stage"]
                 if previous is not None and previous != stage:
                     assert item.id is not None
-                    events.publish(
-                        LifecycleStageChanged(
-                            account_id=item.id, previous_stage=previous, stage=stage
-                        )
+                    lifecycle_stage_changed(
+                        account_id=item.id, previous_stage=previous, stage=stage
                     )
             # New accounts are due for their first score.
             accounts_touch(account_ids=[item.id for item in written if item.created])

@@ -51,6 +51,13 @@ def accounts_touch(*, account_ids: Iterable[int | None]) -> list[int]:
     return ids
 
 
+def lifecycle_stage_changed(*, account_id: int, previous_stage: str, stage: str) -> None:
+    """The one place a lifecycle change is announced (single writes, bulk upserts, billing)."""
+    events.publish(
+        LifecycleStageChanged(account_id=account_id, previous_stage=previous_stage, stage=stage)
+    )
+
+
 def integrity_error_as_domain_error(error: IntegrityError) -> DomainError:
     """A constraint that fired despite validation (a concurrent write): name the field."""
     diag = getattr(error.__cause__, "diag", None)
@@ -120,10 +127,8 @@ def account_update(*, account: Account, data: Mapping[str, Any]) -> Account:
     _apply(account, data)
     _save(account)
     if account.lifecycle_stage != previous_stage:
-        events.publish(
-            LifecycleStageChanged(
-                account_id=account.pk, previous_stage=previous_stage, stage=account.lifecycle_stage
-            )
+        lifecycle_stage_changed(
+            account_id=account.pk, previous_stage=previous_stage, stage=account.lifecycle_stage
         )
     return account
 
@@ -141,6 +146,24 @@ def account_delete(*, account: Account) -> None:
             "set its lifecycle_stage to churned instead of deleting it.",
         )
     account.delete()
+
+
+def account_from_source_get_or_create(
+    *, source_system: str, external_id: str, defaults: Mapping[str, Any]
+) -> tuple[Account, bool]:
+    """The account a source system knows by this id, created from `defaults` if it is new.
+
+    The caller marks the account for rescoring with the rest of what it wrote."""
+    return Account.objects.get_or_create(
+        source_system=source_system, external_id=external_id, defaults=dict(defaults)
+    )
+
+
+def account_fields_set(*, account: Account, fields: Mapping[str, Any]) -> Account:
+    """Change some fields of an account as a source system reported them (no stage change)."""
+    _apply(account, fields)
+    account.save(update_fields=[*fields, "updated_at"])
+    return account
 
 
 # --- records that belong to an account -------------------------------------------------
