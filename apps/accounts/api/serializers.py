@@ -37,7 +37,7 @@ ACTIVE_USERS = User.objects.filter(is_active=True)
 def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise serializers.ValidationError("Must be a JSON object.")
-    if rules.contains_null_character(value):
+    if rules.contains_nul(value):
         raise serializers.ValidationError("Null characters are not allowed.")
     return value
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
+from apps.accounts.revenue.periods import add_months
 from apps.accounts.seed import vocabulary as words
 from fullfield.errors import DomainError
 
@@ -35,16 +36,6 @@ DAY = timedelta(days=1)
 MAX_ACCOUNTS = 200_000
 MAX_MONTHS = 120
 MAX_USAGE_SCALE = 10.0
-
-
-def add_months(day: date, months: int) -> date:
-    """The same day of the month `months` later (or earlier), clamped to the month's end."""
-    month_index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(month_index, 12)
-    month += 1
-    next_month_first = date(year + month // 12, month % 12 + 1, 1)
-    last_day = (next_month_first - DAY).day
-    return date(year, month, min(day.day, last_day))
 
 
 @dataclass(frozen=True)

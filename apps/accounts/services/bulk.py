@@ -70,7 +70,7 @@ def _text(max_length: int, *, blank: bool) -> Parser:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise Invalid("Must be a string.")
         text = str(value).strip()
-        if "\x00" in text:
+        if rules.contains_nul(text):
             raise Invalid("Null characters are not allowed.")
         if not text and not blank:
             raise Invalid("This field may not be blank.")
@@ -100,7 +100,7 @@ def _email(max_length: int) -> Parser:
         if not isinstance(value, str):
             raise Invalid("Must be a string.")
         email = value.strip()
-        if "\x00" in email:
+        if rules.contains_nul(email):
             raise Invalid("Null characters are not allowed.")
         if not email:
             return ""
@@ -197,7 +197,7 @@ def _datetime(value: Any) -> datetime:
 def _json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid("Must be a JSON object.")
-    if rules.contains_null_character(value):
+    if rules.contains_nul(value):
         raise Invalid("Null characters are not allowed.")
     return value
 
@@ -721,12 +721,10 @@ class _Batch:
             else:
                 merged = dict(item.existing)
             merged.update(provided)
-            if (
-                self.model is Lead
-                and merged["status"] == "converted"
-                and not merged["converted_at"]
-            ):
-                merged["converted_at"] = timezone.now()
+            if self.model is Lead:
+                merged["converted_at"] = rules.lead_converted_at(
+                    merged["status"], merged["converted_at"]
+                )
             checked = merged
             if item.existing is not None and "currency" not in provided:
                 # Only money this request sends is checked against the tenant's currency.

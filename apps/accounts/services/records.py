@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, connection, models, transaction
-from django.utils import timezone
 
 from apps.accounts.events import AccountsTouched, LifecycleStageChanged
 from apps.accounts.models import (
@@ -21,6 +20,7 @@ from apps.accounts.models import (
     Milestone,
     OnboardingPlan,
 )
+from apps.accounts.services import rules
 from fullfield import events
 from fullfield.errors import Conflict, DomainError
 
@@ -81,12 +81,8 @@ def _save(instance: models.Model) -> None:
 def _apply(instance: RecordT, data: Mapping[str, Any]) -> RecordT:
     for field, value in data.items():
         setattr(instance, field, value)
-    if (
-        isinstance(instance, Lead)
-        and instance.status == Lead.Status.CONVERTED
-        and instance.converted_at is None
-    ):
-        instance.converted_at = timezone.now()
+    if isinstance(instance, Lead):
+        instance.converted_at = rules.lead_converted_at(instance.status, instance.converted_at)
     return instance
 
 

@@ -13,7 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
+from django.utils import timezone
 
 from apps.accounts.models import SurveyResponse
 from fullfield.tenancy.context import current_schema, current_tenant
@@ -21,12 +22,23 @@ from fullfield.tenancy.models import Tenant
 
 FieldErrors = dict[str, list[str]]
 
-OPEN_TICKET_STATUSES = ("open", "pending")
+
+def contains_nul(value: Any) -> bool:
+    """Whether a text or JSON value holds U+0000, which PostgreSQL text and jsonb cannot store.
+
+    The one NUL check of every write path: such input is refused by field, never a 500.
+    May raise RecursionError for JSON nested too deeply to encode.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    return b"\\u0000" in msgspec.json.encode(value)
 
 
-def contains_null_character(value: Any) -> bool:
-    """PostgreSQL text and jsonb cannot store U+0000; such input is refused, not a 500."""
-    return "\\u0000" in orjson.dumps(value).decode()
+def lead_converted_at(status: str, converted_at: datetime | None) -> datetime | None:
+    """A lead marked converted without a time was converted now (single and bulk writes)."""
+    if status == "converted" and not converted_at:
+        return timezone.now()
+    return converted_at
 
 
 def add_error(errors: FieldErrors, field: str, message: str) -> None:

@@ -22,6 +22,7 @@ import msgspec
 import orjson
 
 from apps.accounts.services import FieldNames, records_upsert_many, usage_events_store
+from apps.accounts.services.rules import contains_nul
 from apps.integrations.imports.columns import JSON_FIELDS, ColumnPlan
 from apps.integrations.imports.reading import Row, has_nul
 from apps.integrations.ingest.validation import (
@@ -77,7 +78,7 @@ class RowProcessor:
         problems = []
         if has_nul(cells):
             for position, cell in enumerate(cells[: self.width]):
-                if "\x00" in cell:
+                if contains_nul(cell):
                     problems.append(
                         (
                             self.plan.header[position],
@@ -104,7 +105,7 @@ class RowProcessor:
                         (header, f"Must be a JSON object, e.g. {_JSON_EXAMPLES[name]}.")
                     )
                     continue
-                if "\\u0000" in cell:
+                if contains_nul(decoded):
                     problems.append((header, "Must not contain NUL (\\u0000) characters."))
                     continue
                 values[name] = decoded
