@@ -5,6 +5,7 @@ from apps.accounts.services.bulk import (
     BULK_ENTITIES,
     BULK_MAX_ITEMS,
     ItemResult,
+    bulk_item_fields,
     records_upsert_many,
 )
 from apps.accounts.services.records import (
@@ -35,6 +36,7 @@ __all__ = [
     "account_delete",
     "account_update",
     "accounts_touch",
+    "bulk_item_fields",
     "onboarding_plan_create",
     "record_create",
     "record_delete",

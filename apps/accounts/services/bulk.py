@@ -354,6 +354,14 @@ SPECS: dict[str, EntitySpec] = {
 }
 BULK_ENTITIES = tuple(SPECS)
 
+
+def bulk_item_fields(entity: str) -> tuple[str, ...]:
+    """The fields an item of `entity` may name, in a stable order (key fields first)."""
+    spec = SPECS[entity]
+    first = ("external_id", "source_system", *spec.columns)
+    return (*first, *sorted(spec.item_keys() - set(first)))
+
+
 _parsers: dict[str, dict[str, Parser]] = {
     entity: {name: parser_for(field) for name, field in spec.fields.items()}
     for entity, spec in SPECS.items()
