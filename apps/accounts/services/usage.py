@@ -164,9 +164,15 @@ def usage_events_store(
 
     stored = _store(rows)
     outcome.accepted = sum(stored.touched.values())
+    conflicting = set(stored.conflicting)
     outcome.conflicts = sorted(
-        [position_of[key] for key in stored.conflicting]
-        + [position for position, row in repeats if not _same_event(row, first_row[row[0]])]
+        [position_of[key] for key in conflicting]
+        # A repeat within the call conflicts when it differs from the first, or the first did.
+        + [
+            position
+            for position, row in repeats
+            if row[0] in conflicting or not _same_event(row, first_row[row[0]])
+        ]
     )
     outcome.duplicates = len(rows) + len(repeats) - outcome.accepted - len(outcome.conflicts)
     outcome.account_ids = sorted(stored.touched)
