@@ -6,7 +6,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 # drf-spectacular registers extensions in an unannotated __init_subclass__.
-class SegmentWriteKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class SegmentWriteKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call,unused-ignore]
     target_class = "apps.integrations.segment.authentication.SegmentWriteKeyAuthentication"
     name = "SegmentWriteKey"
 
