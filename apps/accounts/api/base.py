@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from django.db import models
@@ -31,8 +31,6 @@ else:
     PrimaryKeyRelatedField = serializers.PrimaryKeyRelatedField
 
 ModelT = TypeVar("ModelT", bound=models.Model)
-
-NO_CHECK: Callable[[Mapping[str, Any]], rules.FieldErrors] = lambda values: {}  # noqa: E731
 
 
 def with_article(noun: str) -> str:
@@ -76,7 +74,6 @@ class RecordSerializer(StrictInputMixin, serializers.ModelSerializer[ModelT], Ge
     """Strict model serializer: refuses unknown and read-only fields, checks invariants."""
 
     serializer_related_field = TenantRelatedField
-    check: ClassVar[Callable[[Mapping[str, Any]], rules.FieldErrors]] = NO_CHECK
     # Whether the tenant's currency rule applies (the model has a currency field).
     has_currency: ClassVar[bool] = False
 
@@ -110,7 +107,7 @@ class RecordSerializer(StrictInputMixin, serializers.ModelSerializer[ModelT], Ge
         if self.has_currency and "currency" not in attrs:
             # Only money this request sends is held to the tenant's currency.
             values.pop("currency", None)
-        errors = type(self).check(values)
+        errors = rules.record_check(self.Meta.model, values)
         self.check_external_id(values, errors)
         self.check_contact_account(attrs, values, errors)
         if errors:

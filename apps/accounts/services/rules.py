@@ -8,15 +8,28 @@ would hold after the write), so a partial update is checked against the stored r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
+from django.db import models
 from django.utils import timezone
 
-from apps.accounts.models import SurveyResponse
+from apps.accounts.models import (
+    Account,
+    Contact,
+    Lead,
+    Milestone,
+    OnboardingPlan,
+    Opportunity,
+    Subscription,
+    SurveyResponse,
+    Ticket,
+    Touchpoint,
+    UsageEvent,
+)
 from fullfield.tenancy.context import current_schema, current_tenant
 from fullfield.tenancy.models import Tenant
 
@@ -164,3 +177,32 @@ def survey_response_check(values: Mapping[str, Any]) -> FieldErrors:
 
 def touchpoint_check(values: Mapping[str, Any]) -> FieldErrors:
     return {}
+
+
+Check = Callable[[Mapping[str, Any]], FieldErrors]
+
+
+def _no_check(values: Mapping[str, Any]) -> FieldErrors:
+    return {}
+
+
+# The invariants of each record kind, declared once: the REST serializers and the bulk upsert
+# (and through it Segment and CSV import) both look them up here.
+RECORD_CHECKS: dict[type[models.Model], Check] = {
+    Account: account_check,
+    Contact: _no_check,
+    Lead: lead_check,
+    Opportunity: opportunity_check,
+    OnboardingPlan: onboarding_plan_check,
+    Milestone: milestone_check,
+    Subscription: subscription_check,
+    UsageEvent: usage_event_check,
+    Ticket: ticket_check,
+    SurveyResponse: survey_response_check,
+    Touchpoint: touchpoint_check,
+}
+
+
+def record_check(model: type[models.Model], values: Mapping[str, Any]) -> FieldErrors:
+    """The invariants `values` (the record as it would be stored) break, by field."""
+    return RECORD_CHECKS.get(model, _no_check)(values)

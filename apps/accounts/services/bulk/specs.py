@@ -30,7 +30,6 @@ class EntitySpec:
     model: type[models.Model]
     columns: tuple[str, ...]
     references: tuple[Reference, ...]
-    check: Callable[[Mapping[str, Any]], FieldErrors]
     has_owner: bool = False
     # Where entities differ, a hook here rather than a branch on the model in the batch code:
     # parents may be items of the same request, and loops are refused (accounts);
@@ -42,6 +41,9 @@ class EntitySpec:
     scored_through: str | None = "account_id"
     # what to announce once the items are written.
     after_write: Callable[[Sequence[Item]], None] | None = None
+
+    def check(self, values: Mapping[str, Any]) -> FieldErrors:
+        return rules.record_check(self.model, values)
 
     @property
     def fields(self) -> dict[str, models.Field[Any, Any]]:
@@ -98,7 +100,6 @@ SPECS: dict[str, EntitySpec] = {
         model=Account,
         columns=ACCOUNT_COLUMNS,
         references=(Reference("parent", required=False, within_batch=True),),
-        check=rules.account_check,
         has_owner=True,
         hierarchy=True,
         scored_through=None,
@@ -108,14 +109,12 @@ SPECS: dict[str, EntitySpec] = {
         model=Contact,
         columns=("email", "name", "title", "persona", "is_champion"),
         references=(Reference("account", required=True),),
-        check=lambda values: {},
         scored_through=None,
     ),
     "leads": EntitySpec(
         model=Lead,
         columns=("email", "name", "company", "lead_source", "campaign", "status", "converted_at"),
         references=(Reference("converted_account", required=False),),
-        check=rules.lead_check,
         normalise=_lead_normalise,
         derived=("converted_at",),
         scored_through="converted_account_id",
@@ -133,7 +132,6 @@ SPECS: dict[str, EntitySpec] = {
             "loss_reason",
         ),
         references=(Reference("account", required=True),),
-        check=rules.opportunity_check,
     ),
     "subscriptions": EntitySpec(
         model=Subscription,
@@ -148,7 +146,6 @@ SPECS: dict[str, EntitySpec] = {
             "change_kind",
         ),
         references=(Reference("account", required=True),),
-        check=rules.subscription_check,
     ),
 }
 BULK_ENTITIES = tuple(SPECS)
