@@ -1,5 +1,5 @@
-"""Writes of the account record: single records (records.py), bulk upserts (bulk.py) and
-usage events with their daily rollup (usage.py)."""
+"""Writes of the account record: single records (records.py), bulk upserts (bulk/),
+subscription-term chains (subscriptions.py) and usage events with their rollup (usage.py)."""
 
 from apps.accounts.services.bulk import (
     BULK_ENTITIES,
