@@ -8,8 +8,9 @@ empty table, in batches of 10,000 committed one by one:
 
 - endpoint: POST /api/v1/events/batch/ over real HTTP to gunicorn (2 sync workers, DEBUG off)
   on this machine: request bodies are encoded before the clock starts; the clock covers
-  sending, parsing, validating, resolving accounts/contacts, staging, the upsert, marking
-  accounts for rescoring, recording the job and the response.
+  sending, parsing, validating, resolving accounts/contacts, staging, the upsert with the
+  daily usage rollup kept in the same statement, marking accounts for rescoring, recording the
+  job and the response.
 - raw COPY: binary psycopg COPY of rows whose account and contact ids are already known,
   straight into the table (no validation, no deduplication), one commit per batch.
 
@@ -47,7 +48,7 @@ from django.db import connection  # noqa: E402
 from django_tenants.utils import schema_context  # noqa: E402
 from psycopg.types.json import set_json_dumps  # noqa: E402
 
-from apps.accounts.models import Account, Contact, UsageEvent  # noqa: E402
+from apps.accounts.models import Account, Contact, UsageDay, UsageEvent  # noqa: E402
 from apps.integrations.services import api_key_create  # noqa: E402
 from fullfield.tenancy.context import use_public_schema  # noqa: E402
 from fullfield.tenancy.services import tenant_create, tenant_delete  # noqa: E402
@@ -59,6 +60,7 @@ ACCOUNTS = 2_000
 CONTACTS = 10_000
 NAMES = ("login", "report.exported", "dashboard.viewed", "export.csv", "invite.sent")
 TABLE = UsageEvent._meta.db_table
+ROLLUP = UsageDay._meta.db_table
 COLUMNS = (
     "idempotency_key, account_id, contact_id, name, occurred_at, value, properties, received_at"
 )
@@ -117,8 +119,9 @@ def database_dsn() -> str:
 
 def truncate(schema: str) -> None:
     with psycopg.connect(database_dsn(), autocommit=True) as conn:
-        conn.execute(f'TRUNCATE "{schema}".{TABLE}')
+        conn.execute(f'TRUNCATE "{schema}".{TABLE}, "{schema}".{ROLLUP}')
         conn.execute(f'VACUUM ANALYZE "{schema}".{TABLE}')
+        conn.execute(f'VACUUM ANALYZE "{schema}".{ROLLUP}')
 
 
 def check_rows(schema: str) -> None:
@@ -130,6 +133,14 @@ def check_rows(schema: str) -> None:
         ).fetchone()
     if row != (EVENTS, EVENTS):
         raise RuntimeError(f"expected {EVENTS} rows with object properties, found {row}")
+
+
+def check_rollup(schema: str) -> None:
+    """The endpoint side must also have counted every event once in the daily rollup."""
+    with psycopg.connect(database_dsn()) as conn:
+        row = conn.execute(f'SELECT sum(event_count) FROM "{schema}".{ROLLUP}').fetchone()
+    if row is None or row[0] != EVENTS:
+        raise RuntimeError(f"expected the rollup to count {EVENTS} events, found {row}")
 
 
 def in_parallel(jobs: Sequence[Callable[[], None]], streams: int) -> float:
@@ -232,9 +243,10 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200:
                 return server
-        except requests.ConnectionError:
+        # A loaded machine may answer the first request slowly: that is not a failed start.
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.3)
     server.kill()
     raise RuntimeError("gunicorn did not start")
@@ -299,6 +311,7 @@ def main() -> None:
                 truncate(schema)
                 endpoint_rate = rate(EVENTS, endpoint(url, headers, bodies, streams))
                 check_rows(schema)
+                check_rollup(schema)
                 ratios[streams].append(endpoint_rate / copy_rate)
                 rates.setdefault(("copy", streams), []).append(copy_rate)
                 rates.setdefault(("endpoint", streams), []).append(endpoint_rate)

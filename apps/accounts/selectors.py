@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import datetime as dt
 from decimal import Decimal
@@ -14,6 +12,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
+from apps.accounts.cursors import cursor_decode, cursor_encode
 from apps.accounts.models import (
     Account,
     Contact,
@@ -140,15 +139,14 @@ class TimelinePosition:
     id: int
 
     def encode(self) -> str:
-        raw = orjson.dumps([self.at.isoformat(), self.kind, self.id])
-        return base64.urlsafe_b64encode(raw).decode("ascii")
+        return cursor_encode([self.at.isoformat(), self.kind, self.id])
 
     @classmethod
     def decode(cls, cursor: str) -> TimelinePosition:
         try:
-            at, kind, record_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+            at, kind, record_id = cursor_decode(cursor)
             position = cls(dt.datetime.fromisoformat(at), str(kind), int(record_id))
-        except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        except (ValueError, TypeError):
             raise DomainError("Invalid cursor.", fields={"cursor": ["Invalid cursor."]}) from None
         if position.at.tzinfo is None:
             raise DomainError("Invalid cursor.", fields={"cursor": ["Invalid cursor."]})

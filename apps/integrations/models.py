@@ -62,6 +62,16 @@ class Job(models.Model):
     accepted = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
+    # Events whose id was already stored with other content (the first write won), apart from
+    # duplicates, and their positions in the request (the first 100).
+    conflicts = models.PositiveIntegerField(default=0)
+    conflict_indexes = models.JSONField(default=list, blank=True)
+    created_records = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Accounts and contacts the job created: {accounts|contacts: {count, "
+        "external_ids}} (the first 100 ids).",
+    )
     errors = models.JSONField(
         default=list, blank=True, help_text="The first errors, each {index|row, field, message}."
     )

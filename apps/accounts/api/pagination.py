@@ -8,13 +8,10 @@ the position is the pair (value, id), which is unique, so any field can order a 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import orjson
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import F, Field, Model, Q, QuerySet
@@ -24,6 +21,7 @@ from rest_framework.filters import BaseFilterBackend
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
+from apps.accounts.cursors import cursor_decode, cursor_encode
 from fullfield.api.pagination import CursorPagination
 
 if TYPE_CHECKING:
@@ -176,16 +174,14 @@ class KeysetCursorPagination(CursorPagination):
             value = value.isoformat()
         elif value is not None and not isinstance(value, bool | int | float | str):
             value = str(value)  # Decimal
-        raw = orjson.dumps({"o": term, "v": value, "i": record_id, "r": int(reverse)})
-        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+        return cursor_encode({"o": term, "v": value, "i": record_id, "r": int(reverse)})
 
     def _decode(self, request: Request, model: type[Model], term: str) -> dict[str, Any] | None:
         encoded = request.query_params.get(self.cursor_query_param)
         if not encoded:
             return None
         try:
-            padded = encoded + "=" * (-len(encoded) % 4)
-            data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            data = cursor_decode(encoded)
             if data["o"] != term:
                 raise exceptions.ValidationError(
                     {"cursor": ["This cursor belongs to another ordering; start again without it."]}
@@ -202,8 +198,6 @@ class KeysetCursorPagination(CursorPagination):
             ValueError,
             TypeError,
             KeyError,
-            binascii.Error,
-            orjson.JSONDecodeError,
             ValidationError,
             FieldDoesNotExist,
         ):

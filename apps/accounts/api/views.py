@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,7 +18,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from apps.accounts import filters, selectors
 from apps.accounts.api import serializers as record_serializers
-from apps.accounts.api.base import RecordViewSet, with_article
+from apps.accounts.api.base import GenericViewSet, RecordViewSet, with_article
 from apps.accounts.api.pagination import KeysetCursorPagination
 from apps.accounts.models import (
     Account,
@@ -33,6 +33,7 @@ from apps.accounts.models import (
     Touchpoint,
 )
 from apps.accounts.services import (
+    BULK_MAX_ITEMS,
     account_create,
     account_delete,
     account_update,
@@ -93,7 +94,7 @@ def bulk_upsert_action(entity: str, plural: str) -> Any:
             "request: the first is processed, later ones are errors. Related accounts are named "
             "by `account_id` or `account_external_id` (looked up in `account_source_system`, "
             "default: the item's source system). "
-            f"At most {record_serializers.BULK_MAX_ITEMS} items."
+            f"At most {BULK_MAX_ITEMS} items."
         ),
         request=record_serializers.BULK_REQUEST_SERIALIZERS[entity],
         responses={200: record_serializers.BulkResponseSerializer},
@@ -375,7 +376,7 @@ class SubscriptionViewSet(RecordViewSet):
 class UsageEventViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
+    GenericViewSet,
 ):
     queryset = selectors.usage_event_list()
     serializer_class = record_serializers.UsageEventSerializer

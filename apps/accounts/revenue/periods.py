@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 from datetime import date, timedelta
 from enum import StrEnum
+
+from dateutil.relativedelta import relativedelta
 
 from fullfield.errors import DomainError
 
@@ -57,10 +58,7 @@ class Period:
 
 def add_months(day: date, months: int) -> date:
     """The same day `months` later, clamped to the month's last day (Jan 31 + 1 -> Feb 28)."""
-    month_index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(month_index, 12)
-    last_day = calendar.monthrange(year, month + 1)[1]
-    return date(year, month + 1, min(day.day, last_day))
+    return day + relativedelta(months=months)
 
 
 def month_period(year: int, month: int) -> Period:

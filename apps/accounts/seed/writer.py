@@ -120,7 +120,8 @@ def tenant_seed(
             writer.write(chunk)
         # Seeded events are copied straight into the table; their rollup is built once at the end.
         writer.rows[str(UsageDay._meta.verbose_name_plural)] = usage_rollup_rebuild()
-        for model in (*SEEDED_MODELS, UsageDay):
+        analysed: tuple[type[models.Model], ...] = (*SEEDED_MODELS, UsageDay)
+        for model in analysed:
             cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(model._meta.db_table)))
         result.rows = writer.rows
     result.seconds = clock.perf_counter() - started

@@ -7,12 +7,10 @@ a change of lifecycle stage publishes `LifecycleStageChanged`.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, connection, models, transaction
-from django.utils import timezone
 
 from apps.accounts.events import AccountsTouched, LifecycleStageChanged
 from apps.accounts.models import (
@@ -21,8 +19,8 @@ from apps.accounts.models import (
     Lead,
     Milestone,
     OnboardingPlan,
-    UsageEvent,
 )
+from apps.accounts.services import rules
 from fullfield import events
 from fullfield.errors import Conflict, DomainError
 
@@ -53,6 +51,13 @@ def accounts_touch(*, account_ids: Iterable[int | None]) -> list[int]:
     return ids
 
 
+def lifecycle_stage_changed(*, account_id: int, previous_stage: str, stage: str) -> None:
+    """The one place a lifecycle change is announced (single writes, bulk upserts, billing)."""
+    events.publish(
+        LifecycleStageChanged(account_id=account_id, previous_stage=previous_stage, stage=stage)
+    )
+
+
 def integrity_error_as_domain_error(error: IntegrityError) -> DomainError:
     """A constraint that fired despite validation (a concurrent write): name the field."""
     diag = getattr(error.__cause__, "diag", None)
@@ -76,12 +81,8 @@ def _save(instance: models.Model) -> None:
 def _apply(instance: RecordT, data: Mapping[str, Any]) -> RecordT:
     for field, value in data.items():
         setattr(instance, field, value)
-    if (
-        isinstance(instance, Lead)
-        and instance.status == Lead.Status.CONVERTED
-        and instance.converted_at is None
-    ):
-        instance.converted_at = timezone.now()
+    if isinstance(instance, Lead):
+        instance.converted_at = rules.lead_converted_at(instance.status, instance.converted_at)
     return instance
 
 
@@ -122,10 +123,8 @@ def account_update(*, account: Account, data: Mapping[str, Any]) -> Account:
     _apply(account, data)
     _save(account)
     if account.lifecycle_stage != previous_stage:
-        events.publish(
-            LifecycleStageChanged(
-                account_id=account.pk, previous_stage=previous_stage, stage=account.lifecycle_stage
-            )
+        lifecycle_stage_changed(
+            account_id=account.pk, previous_stage=previous_stage, stage=account.lifecycle_stage
         )
     return account
 
@@ -143,6 +142,24 @@ def account_delete(*, account: Account) -> None:
             "set its lifecycle_stage to churned instead of deleting it.",
         )
     account.delete()
+
+
+def account_from_source_get_or_create(
+    *, source_system: str, external_id: str, defaults: Mapping[str, Any]
+) -> tuple[Account, bool]:
+    """The account a source system knows by this id, created from `defaults` if it is new.
+
+    The caller marks the account for rescoring with the rest of what it wrote."""
+    return Account.objects.get_or_create(
+        source_system=source_system, external_id=external_id, defaults=dict(defaults)
+    )
+
+
+def account_fields_set(*, account: Account, fields: Mapping[str, Any]) -> Account:
+    """Change some fields of an account as a source system reported them (no stage change)."""
+    _apply(account, fields)
+    account.save(update_fields=[*fields, "updated_at"])
+    return account
 
 
 # --- records that belong to an account -------------------------------------------------
@@ -187,22 +204,3 @@ def onboarding_plan_create(
     )
     accounts_touch(account_ids=[plan.account_id])
     return plan
-
-
-@transaction.atomic
-def usage_event_record(*, data: Mapping[str, Any]) -> tuple[UsageEvent, bool]:
-    """Record one usage event; a repeated idempotency key returns the stored event.
-
-    Returns the event and whether it was created by this call.
-    """
-    values = dict(data)
-    key = values.pop("idempotency_key", None) or uuid.uuid4().hex
-    try:
-        with transaction.atomic():
-            event, created = UsageEvent.objects.get_or_create(idempotency_key=key, defaults=values)
-    except IntegrityError:
-        # A concurrent request stored the same key between our read and our insert.
-        event, created = UsageEvent.objects.get(idempotency_key=key), False
-    if created:
-        accounts_touch(account_ids=[event.account_id])
-    return event, created

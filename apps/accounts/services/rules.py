@@ -8,25 +8,50 @@ would hold after the write), so a partial update is checked against the stored r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
+from django.db import models
+from django.utils import timezone
 
-from apps.accounts.models import SurveyResponse
+from apps.accounts.models import (
+    Account,
+    Contact,
+    Lead,
+    Milestone,
+    OnboardingPlan,
+    Opportunity,
+    Subscription,
+    SurveyResponse,
+    Ticket,
+    Touchpoint,
+    UsageEvent,
+)
 from fullfield.tenancy.context import current_schema, current_tenant
 from fullfield.tenancy.models import Tenant
 
 FieldErrors = dict[str, list[str]]
 
-OPEN_TICKET_STATUSES = ("open", "pending")
+
+def contains_nul(value: Any) -> bool:
+    """Whether a text or JSON value holds U+0000, which PostgreSQL text and jsonb cannot store.
+
+    The one NUL check of every write path: such input is refused by field, never a 500.
+    May raise RecursionError for JSON nested too deeply to encode.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    return b"\\u0000" in msgspec.json.encode(value)
 
 
-def contains_null_character(value: Any) -> bool:
-    """PostgreSQL text and jsonb cannot store U+0000; such input is refused, not a 500."""
-    return "\\u0000" in orjson.dumps(value).decode()
+def lead_converted_at(status: str, converted_at: datetime | None) -> datetime | None:
+    """A lead marked converted without a time was converted now (single and bulk writes)."""
+    if status == "converted" and not converted_at:
+        return timezone.now()
+    return converted_at
 
 
 def add_error(errors: FieldErrors, field: str, message: str) -> None:
@@ -152,3 +177,32 @@ def survey_response_check(values: Mapping[str, Any]) -> FieldErrors:
 
 def touchpoint_check(values: Mapping[str, Any]) -> FieldErrors:
     return {}
+
+
+Check = Callable[[Mapping[str, Any]], FieldErrors]
+
+
+def _no_check(values: Mapping[str, Any]) -> FieldErrors:
+    return {}
+
+
+# The invariants of each record kind, declared once: the REST serializers and the bulk upsert
+# (and through it Segment and CSV import) both look them up here.
+RECORD_CHECKS: dict[type[models.Model], Check] = {
+    Account: account_check,
+    Contact: _no_check,
+    Lead: lead_check,
+    Opportunity: opportunity_check,
+    OnboardingPlan: onboarding_plan_check,
+    Milestone: milestone_check,
+    Subscription: subscription_check,
+    UsageEvent: usage_event_check,
+    Ticket: ticket_check,
+    SurveyResponse: survey_response_check,
+    Touchpoint: touchpoint_check,
+}
+
+
+def record_check(model: type[models.Model], values: Mapping[str, Any]) -> FieldErrors:
+    """The invariants `values` (the record as it would be stored) break, by field."""
+    return RECORD_CHECKS.get(model, _no_check)(values)

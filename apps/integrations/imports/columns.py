@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from apps.accounts.services.bulk import SPECS
+from apps.accounts.services import bulk_item_fields
 from fullfield.errors import DomainError
 
 RECORD_ENTITIES: Final = ("accounts", "contacts", "leads", "opportunities", "subscriptions")
@@ -39,10 +39,7 @@ def entity_fields(entity: str) -> tuple[str, ...]:
     """The fields a file of `entity` may fill, in a stable order (key fields first)."""
     if entity == "events":
         return EVENT_FIELDS
-    spec = SPECS[entity]
-    keys = spec.item_keys()
-    first = ("external_id", "source_system", *spec.columns)
-    return (*first, *sorted(keys - set(first)))
+    return bulk_item_fields(entity)
 
 
 def required_fields(entity: str) -> tuple[str, ...]:

@@ -1,10 +1,10 @@
 """Turning chunks of CSV rows into writes through the services every other ingest path uses.
 
 Records (accounts, contacts, leads, opportunities, subscriptions) go through the bulk upsert
-service (apps.accounts.services.records_upsert_many); events through the batch-ingest write
-path (apps.integrations.ingest.services.usage_events_ingest: COPY into staging and one
-set-based upsert keyed by the event id). This module only converts cells into the items
-those services take and maps their per-item errors back to row numbers and column headers.
+service (apps.accounts.services.records_upsert_many); events through the one event writer
+(apps.accounts.services.usage_events_store: COPY into staging and one set-based insert keyed
+by the event id, which also keeps the daily usage rollup). This module only converts cells into
+the items those services take and maps their per-item errors back to row numbers and column headers.
 
 A cell left empty means "not given": an update keeps the stored value, a new record gets the
 field's default (or the row is rejected when the field is required).
@@ -21,10 +21,10 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from apps.accounts.services import records_upsert_many
+from apps.accounts.services import FieldNames, records_upsert_many, usage_events_store
+from apps.accounts.services.rules import contains_nul
 from apps.integrations.imports.columns import JSON_FIELDS, ColumnPlan
 from apps.integrations.imports.reading import Row, has_nul
-from apps.integrations.ingest.services import FieldNames, usage_events_ingest
 from apps.integrations.ingest.validation import (
     DEFAULT_SOURCE_SYSTEM,
     FUTURE_TOLERANCE,
@@ -78,7 +78,7 @@ class RowProcessor:
         problems = []
         if has_nul(cells):
             for position, cell in enumerate(cells[: self.width]):
-                if "\x00" in cell:
+                if contains_nul(cell):
                     problems.append(
                         (
                             self.plan.header[position],
@@ -105,7 +105,7 @@ class RowProcessor:
                         (header, f"Must be a JSON object, e.g. {_JSON_EXAMPLES[name]}.")
                     )
                     continue
-                if "\\u0000" in cell:
+                if contains_nul(decoded):
                     problems.append((header, "Must not contain NUL (\\u0000) characters."))
                     continue
                 values[name] = decoded
@@ -227,14 +227,15 @@ class EventRows(RowProcessor):
             numbers.append(number)
         if not events:
             return outcome
-        ingested = usage_events_ingest(
+        ingested = usage_events_store(
             events=events,
             positions=numbers,
             source_system=self.source_system or DEFAULT_SOURCE_SYSTEM,
             field_names=self.field_names,
         )
         outcome.created = ingested.accepted
-        outcome.existing = ingested.duplicates
+        # A CSV row whose event id is stored with other content is reported as already stored.
+        outcome.existing = ingested.duplicates + len(ingested.conflicts)
         outcome.rejects.extend(
             Reject(error["index"], error["field"], error["message"]) for error in ingested.errors
         )

@@ -17,10 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
+from apps.accounts.services.rules import contains_nul
 from fullfield.errors import DomainError
 
 _HASH_CHUNK: Final = 1024 * 1024
-_NUL: Final = "\x00"
 
 Row = tuple[int, list[str]]
 
@@ -73,7 +73,7 @@ def is_blank(cells: list[str]) -> bool:
 
 
 def has_nul(cells: list[str]) -> bool:
-    return any(_NUL in cell for cell in cells)
+    return any(contains_nul(cell) for cell in cells)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.services import UsageEventsStored
 from apps.integrations.ingest.request_body import MAX_BODY_BYTES, read_body
-from apps.integrations.ingest.services import event_batch_ingest
+from apps.integrations.ingest.services import created_summary, event_batch_ingest
 from apps.integrations.ingest.validation import MAX_EVENTS, batch_decode
 from apps.integrations.models import ApiKey
 from fullfield.users.models import User
@@ -49,7 +50,10 @@ class EventBatchSerializer(serializers.Serializer[Any]):
         default="api",
         help_text=(
             "The system whose ids account_external_id and contact_external_id are: accounts "
-            "and contacts are matched on (source_system, external_id)."
+            "and contacts are matched on (source_system, external_id). Records imported from "
+            'a CRM (the demo data among them) have "crm"; an id unknown under this source '
+            "system creates a new account (listed in the response's created.accounts) unless "
+            "the workspace refuses unknown accounts."
         ),
     )
 
@@ -60,13 +64,50 @@ class IngestErrorSerializer(serializers.Serializer[Any]):
     message = serializers.CharField()
 
 
+class CreatedSerializer(serializers.Serializer[Any]):
+    count = serializers.IntegerField()
+    external_ids = serializers.ListField(child=serializers.CharField())
+
+
+class CreatedRecordsSerializer(serializers.Serializer[Any]):
+    accounts = CreatedSerializer(
+        help_text="Accounts this request created because no account of its source_system had "
+        "the external id (a typo or a wrong source_system shows up here)."
+    )
+    contacts = CreatedSerializer(help_text="Contacts this request created.")
+
+
+CONFLICTS_HELP = (
+    "Events whose id was already stored with a different body: the first write won and this "
+    "one was not stored."
+)
+
+
 class IngestResultSerializer(serializers.Serializer[Any]):
     job = serializers.IntegerField(help_text="The job recording this request (/api/v1/jobs/).")
     accepted = serializers.IntegerField(help_text="Events stored by this request.")
-    duplicates = serializers.IntegerField(help_text="Events whose id was already stored.")
+    duplicates = serializers.IntegerField(
+        help_text="Events whose id was already stored with the same body."
+    )
+    conflicts = serializers.IntegerField(help_text=CONFLICTS_HELP)
+    conflict_indexes = serializers.ListField(
+        child=serializers.IntegerField(), help_text="The positions of the conflicting events."
+    )
     rejected = serializers.IntegerField(help_text="Events refused; see errors.")
     # A declared field, so it does not shadow Serializer.errors at runtime (DRF pops it).
     errors = IngestErrorSerializer(many=True)  # type: ignore[assignment]
+    created = CreatedRecordsSerializer()
+
+
+def ingest_result(outcome: UsageEventsStored) -> dict[str, Any]:
+    """The response fields every event-ingest endpoint shares beyond its own counts."""
+    return {
+        "conflicts": len(outcome.conflicts),
+        "conflict_indexes": outcome.conflicts,
+        "created": created_summary(
+            accounts=outcome.accounts_created, contacts=outcome.contacts_created
+        ),
+    }
 
 
 def request_user_id(request: Request) -> int | None:
@@ -100,18 +141,20 @@ class EventBatchApi(APIView):
             OpenApiExample(
                 "One event",
                 request_only=True,
+                # The demo workspace's accounts and contacts come from source system "crm".
                 value={
+                    "source_system": "crm",
                     "events": [
                         {
                             "id": "evt_01HZX3",
-                            "account_external_id": "acme",
-                            "contact_external_id": "user_42",
+                            "account_external_id": "acc-00001",
+                            "contact_external_id": "con-00001-01",
                             "name": "report.exported",
                             "occurred_at": "2024-05-01T12:00:00Z",
                             "value": 1,
                             "properties": {"format": "pdf"},
                         }
-                    ]
+                    ],
                 },
             )
         ],
@@ -135,6 +178,7 @@ class EventBatchApi(APIView):
                 "duplicates": outcome.duplicates,
                 "rejected": outcome.rejected,
                 "errors": outcome.errors,
+                **ingest_result(outcome),
             },
             status=status.HTTP_202_ACCEPTED,
         )

@@ -13,6 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.integrations.ingest.api import CreatedRecordsSerializer
+from apps.integrations.ingest.services import created_summary
 from apps.integrations.jobs.selectors import job_get, job_list
 from apps.integrations.models import Job
 from fullfield.api.pagination import CursorPagination
@@ -42,6 +44,14 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     created_by = serializers.SerializerMethodField(help_text="The user who ran it (email).")
     # A declared field, so it does not shadow Serializer.errors at runtime (DRF pops it).
     errors = serializers.SerializerMethodField(help_text="The first errors.")  # type: ignore[assignment]
+    conflict_indexes = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Positions of events whose id was already stored with another body "
+        "(the first 100).",
+    )
+    created_records = serializers.SerializerMethodField(
+        help_text="Accounts and contacts the job created (the first 100 external ids)."
+    )
     rejected_rows_url = serializers.SerializerMethodField(
         help_text="A CSV of the rejected rows with row, column and message (imports only)."
     )
@@ -56,7 +66,10 @@ class JobSerializer(serializers.ModelSerializer[Job]):
             "processed",
             "accepted",
             "duplicates",
+            "conflicts",
+            "conflict_indexes",
             "rejected",
+            "created_records",
             "progress",
             "errors",
             "rejected_rows_url",
@@ -78,6 +91,11 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     @extend_schema_field(JobErrorSerializer(many=True))
     def get_errors(self, job: Job) -> list[dict[str, Any]]:
         return list(job.errors)
+
+    @extend_schema_field(CreatedRecordsSerializer)
+    def get_created_records(self, job: Job) -> dict[str, Any]:
+        # Jobs that create no records through the event writer (imports, webhooks) say none.
+        return created_summary(accounts=[], contacts=[]) | dict(job.created_records)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_rejected_rows_url(self, job: Job) -> str | None:

@@ -6,7 +6,8 @@ host = https://<tenant host>/api/v1/segment they land on the batch view below.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -17,8 +18,11 @@ from rest_framework.views import APIView
 
 from apps.integrations.authentication import ApiKeyAuthentication
 from apps.integrations.ingest.api import (
+    CONFLICTS_HELP,
+    CreatedRecordsSerializer,
     IngestErrorSerializer,
     RawJsonParser,
+    ingest_result,
     request_api_key,
     request_user_id,
 )
@@ -64,8 +68,14 @@ class SegmentResultSerializer(serializers.Serializer[Any]):
     job = serializers.IntegerField()
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    conflicts = serializers.IntegerField(help_text=CONFLICTS_HELP)
+    conflict_indexes = serializers.ListField(child=serializers.IntegerField())
     rejected = serializers.IntegerField()
     errors = IngestErrorSerializer(many=True)  # type: ignore[assignment]
+    created = CreatedRecordsSerializer(
+        help_text="Accounts and contacts created by track, page and screen calls naming "
+        "unknown ones (group and identify calls create or update them as asked)."
+    )
 
 
 class SegmentApi(APIView):
@@ -99,6 +109,7 @@ class SegmentApi(APIView):
                 "duplicates": outcome.duplicates,
                 "rejected": outcome.rejected,
                 "errors": outcome.errors,
+                **ingest_result(outcome.events),
             },
             status=status.HTTP_200_OK,
         )
@@ -107,7 +118,10 @@ class SegmentApi(APIView):
         return [document], {}
 
 
-def _documented(kind: str, request: type[serializers.Serializer[Any]]) -> Any:
+_View = TypeVar("_View", bound=Callable[..., Any])
+
+
+def _documented(kind: str, request: type[serializers.Serializer[Any]]) -> Callable[[_View], _View]:
     return extend_schema(
         operation_id=f"segment_{kind}",
         request=request,

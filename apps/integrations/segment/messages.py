@@ -16,6 +16,7 @@ import msgspec
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
 
+from apps.accounts.services.rules import contains_nul
 from apps.integrations.ingest.validation import FUTURE_TOLERANCE, AwareDatetime
 
 SOURCE_SYSTEM: Final = "segment"
@@ -107,7 +108,7 @@ def _identify(
     problems: Problems,
 ) -> tuple[Call | None, Problems]:
     traits = _object(raw, "traits", problems)
-    if _has_nul(traits):
+    if contains_nul(traits):
         problems.append(("traits", "Must not contain NUL (\\u0000) characters."))
     if user_id is None and not any(name == "userId" for name, _ in problems):
         problems.append(("userId", "identify needs a userId: contacts are matched by it."))
@@ -153,7 +154,7 @@ def _group(
     raw: dict[str, Any], position: int, user_id: str | None, problems: Problems
 ) -> tuple[Call | None, Problems]:
     traits = _object(raw, "traits", problems)
-    if _has_nul(traits):
+    if contains_nul(traits):
         problems.append(("traits", "Must not contain NUL (\\u0000) characters."))
     if "groupId" not in raw or raw["groupId"] is None:
         problems.append(("groupId", "group needs a groupId: accounts are matched by it."))
@@ -205,7 +206,7 @@ def _event(
             **properties,
             **{key: raw[key] for key in ("name", "category") if raw.get(key) is not None},
         }
-    if isinstance(name, str) and (len(name) > 200 or "\x00" in name):
+    if isinstance(name, str) and (len(name) > 200 or contains_nul(name)):
         problems.append(
             (
                 "event" if message_type == "track" else "name",
@@ -228,7 +229,7 @@ def _event(
                 "properties.groupId), or a userId already linked to an account.",
             )
         )
-    if _has_nul(properties):
+    if contains_nul(properties):
         problems.append(("properties", "Must not contain NUL (\\u0000) characters."))
     if problems or occurred_at is None or not isinstance(name, str) or message_id is None:
         return None, problems
@@ -287,7 +288,7 @@ def _id_value(value: Any, name: str, problems: Problems) -> str | None:
         problems.append((name, "Must be a string or an integer."))
         return None
     text = str(value).strip()
-    if not text or len(text) > _MAX_ID or "\x00" in text:
+    if not text or len(text) > _MAX_ID or contains_nul(text):
         problems.append((name, f"Must be non-empty, at most {_MAX_ID} characters, without NUL."))
         return None
     return text
@@ -318,10 +319,6 @@ def _is_email(value: str) -> bool:
 def _domain(value: str) -> str:
     host = value.strip().lower().split("://", 1)[-1].split("/", 1)[0]
     return host.removeprefix("www.")[:253]
-
-
-def _has_nul(value: Any) -> bool:
-    return b"\\u0000" in msgspec.json.encode(value)
 
 
 def _shape_problem(value: Any) -> str | None:

@@ -5,7 +5,8 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
-class SegmentWriteKeyScheme(OpenApiAuthenticationExtension):
+# drf-spectacular registers extensions in an unannotated __init_subclass__.
+class SegmentWriteKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call,unused-ignore]
     target_class = "apps.integrations.segment.authentication.SegmentWriteKeyAuthentication"
     name = "SegmentWriteKey"
 

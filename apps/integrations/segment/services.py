@@ -16,13 +16,15 @@ from typing import Any, Final
 from django.db import connection
 
 from apps.accounts.models import Account, Contact
-from apps.accounts.services.bulk import BULK_MAX_ITEMS, ItemResult, records_upsert_many
-from apps.integrations.ingest.services import (
+from apps.accounts.services import (
+    BULK_MAX_ITEMS,
     FieldNames,
-    ingest_job_record,
-    retrying_deadlocks,
-    usage_events_ingest,
+    ItemResult,
+    UsageEventsStored,
+    records_upsert_many,
+    usage_events_store,
 )
+from apps.integrations.ingest.services import ingest_job_record, retrying_deadlocks
 from apps.integrations.ingest.validation import IngestError
 from apps.integrations.models import ApiKey, Job
 from apps.integrations.segment.messages import (
@@ -50,6 +52,8 @@ class SegmentOutcome:
     accepted: int = 0
     duplicates: int = 0
     errors: list[IngestError] = field(default_factory=list)
+    # What the track/page/screen calls stored: conflicts, and records created on the way.
+    events: UsageEventsStored = field(default_factory=UsageEventsStored)
 
     @property
     def rejected(self) -> int:
@@ -114,6 +118,7 @@ def segment_messages_ingest(
             started_at=started_at,
             api_key=api_key,
             created_by_id=created_by_id,
+            stored=outcome.events,
         )
         return SegmentResult(job=job, outcome=outcome)
 
@@ -155,7 +160,7 @@ def _apply(
     applied = {call.position for call in groups} | {call.position for call in identifies}
     outcome.accepted += len(applied - failed)
 
-    ingested = usage_events_ingest(
+    ingested = usage_events_store(
         events=events,
         positions=positions,
         source_system=SOURCE_SYSTEM,
@@ -164,6 +169,7 @@ def _apply(
     outcome.accepted += ingested.accepted
     outcome.duplicates += ingested.duplicates
     outcome.errors.extend(ingested.errors)
+    outcome.events = ingested
 
 
 def _existing(model: type[Account] | type[Contact], external_ids: set[str]) -> set[str]:

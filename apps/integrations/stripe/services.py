@@ -1,7 +1,8 @@
 """Stripe webhooks: the tenant's endpoint secret, signature checks, and events applied to
 accounts and subscription terms.
 
-How events become terms (see apps.accounts.models.Subscription and the revenue metrics):
+How events become terms (see apps.accounts.models.Subscription and the revenue metrics; the
+term chain itself is written by apps.accounts.services.subscriptions):
 
 - A Stripe customer is an Account (source_system "stripe", external_id = the customer id).
 - Each Stripe subscription is a chain of terms with external_id "<subscription id>:<start>".
@@ -37,13 +38,23 @@ import stripe
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.accounts.events import LifecycleStageChanged
-from apps.accounts.models import Account, LifecycleStage, Subscription
-from apps.accounts.services.records import accounts_touch
+from apps.accounts.models import Account, Subscription
+from apps.accounts.services.records import (
+    account_fields_set,
+    account_from_source_get_or_create,
+    accounts_touch,
+)
+from apps.accounts.services.subscriptions import (
+    account_lifecycle_follow_terms,
+    subscription_term_continue,
+    subscription_term_end,
+    subscription_term_historical,
+    subscription_term_status_set,
+    subscription_terms_exist,
+)
 from apps.integrations.models import Job, StripeConnection, StripeEvent, StripeObjectState
 from apps.integrations.stripe.mapping import (
     StripeEventRefused,
-    SubscriptionSnapshot,
     check_currency,
     customer_fields,
     invoice_subscription_id,
@@ -51,7 +62,6 @@ from apps.integrations.stripe.mapping import (
     timestamp_to_datetime,
 )
 from apps.integrations.stripe.selectors import stripe_connection_get
-from fullfield import events
 from fullfield.errors import DomainError, NotFound
 from fullfield.tenancy.context import current_tenant
 
@@ -332,16 +342,20 @@ def _customer_upsert(envelope: StripeEventEnvelope, effects: _Effects) -> None:
     state = _lock_state(StripeObjectState.ObjectType.CUSTOMER, customer_id)
     if _is_superseded(state, envelope.created, effects):
         return
-    account, created = Account.objects.get_or_create(
+    account, created = account_from_source_get_or_create(
         source_system=SOURCE_SYSTEM,
         external_id=customer_id,
         defaults={"name": fields.name, "domain": fields.domain, "currency": fields.currency},
     )
     if not created:
-        account.name = fields.name
-        account.domain = fields.domain or account.domain
-        account.currency = fields.currency
-        account.save(update_fields=["name", "domain", "currency", "updated_at"])
+        account_fields_set(
+            account=account,
+            fields={
+                "name": fields.name,
+                "domain": fields.domain or account.domain,
+                "currency": fields.currency,
+            },
+        )
     state.account = account
     _mark_applied(state, envelope)
     effects.account_ids.add(account.pk)
@@ -357,11 +371,15 @@ def _customer_deleted(envelope: StripeEventEnvelope, effects: _Effects) -> None:
     if account is None:
         effects.notes.append(f"No account for customer {customer_id}; nothing to mark deleted.")
     else:
-        account.attributes = {
-            **account.attributes,
-            "stripe_customer_deleted_at": envelope.created.isoformat(),
-        }
-        account.save(update_fields=["attributes", "updated_at"])
+        account_fields_set(
+            account=account,
+            fields={
+                "attributes": {
+                    **account.attributes,
+                    "stripe_customer_deleted_at": envelope.created.isoformat(),
+                }
+            },
+        )
         state.account = account
         effects.account_ids.add(account.pk)
     _mark_applied(state, envelope)
@@ -380,7 +398,7 @@ def _account_for_customer(customer_id: str) -> Account:
             fields={"data.object.customer": [f"Unknown customer {customer_id}."]},
         )
     # A subscription event may arrive before its customer's: the customer event fills in the name.
-    account, _ = Account.objects.get_or_create(
+    account, _ = account_from_source_get_or_create(
         source_system=SOURCE_SYSTEM,
         external_id=customer_id,
         defaults={"name": customer_id, "currency": tenant.currency},
@@ -389,71 +407,6 @@ def _account_for_customer(customer_id: str) -> Account:
 
 
 # --- subscriptions -------------------------------------------------------------------------
-
-
-def _term_external_id(subscription_id: str, start: dt.date) -> str:
-    return f"{subscription_id}:{start.isoformat()}"
-
-
-def _terms_of(account: Account, subscription_id: str) -> Any:
-    return Subscription.objects.filter(
-        account=account,
-        source_system=SOURCE_SYSTEM,
-        external_id__startswith=f"{subscription_id}:",
-    )
-
-
-def _counts(status: str | None) -> bool:
-    return status in Subscription.IN_FORCE_STATUSES
-
-
-def _kind_for_new_money(account: Account, subscription_id: str, on: dt.date) -> str:
-    """How a counting term that follows no counting term of the same subscription began."""
-    others = Subscription.objects.filter(account=account).exclude(
-        source_system=SOURCE_SYSTEM, external_id__startswith=f"{subscription_id}:"
-    )
-    if others.filter(Subscription.in_force_on(on)).exists():
-        return Subscription.ChangeKind.UPGRADE
-    earlier = Subscription.objects.filter(
-        account=account, status__in=Subscription.IN_FORCE_STATUSES, period_start__lt=on
-    )
-    if earlier.exists():
-        return Subscription.ChangeKind.REACTIVATION
-    return Subscription.ChangeKind.NEW
-
-
-def _open_term(
-    *,
-    account: Account,
-    snapshot: SubscriptionSnapshot,
-    start: dt.date,
-    status: str,
-    kind: str,
-    mrr: Any = None,
-) -> Subscription:
-    return Subscription.objects.create(
-        account=account,
-        source_system=SOURCE_SYSTEM,
-        external_id=_term_external_id(snapshot.subscription_id, start),
-        plan=snapshot.plan,
-        mrr=snapshot.mrr if mrr is None else mrr,
-        quantity=snapshot.quantity,
-        currency=snapshot.currency,
-        period_start=start,
-        status=status,
-        change_kind=kind,
-    )
-
-
-def _previous_term(
-    account: Account, subscription_id: str, term: Subscription
-) -> Subscription | None:
-    return (
-        _terms_of(account, subscription_id)
-        .filter(period_end=term.period_start)
-        .exclude(pk=term.pk)
-        .first()
-    )
 
 
 def _subscription_changed(envelope: StripeEventEnvelope, effects: _Effects) -> None:
@@ -468,14 +421,24 @@ def _subscription_changed(envelope: StripeEventEnvelope, effects: _Effects) -> N
         if state.current_term_id
         else None
     )
-    first_seen = current is None and not _terms_of(account, snapshot.subscription_id).exists()
+    first_seen = current is None and not subscription_terms_exist(
+        account=account, source_system=SOURCE_SYSTEM, subscription_id=snapshot.subscription_id
+    )
     event_day = envelope.created.date()
 
     if snapshot.ended:
         if first_seen:
-            current = _historical_term(account, snapshot)
+            current = subscription_term_historical(
+                account=account, source_system=SOURCE_SYSTEM, snapshot=snapshot
+            )
         end = snapshot.ended_on or event_day
-        current = _end_with_cancellation(account, snapshot, current, end)
+        current = subscription_term_end(
+            account=account,
+            source_system=SOURCE_SYSTEM,
+            snapshot=snapshot,
+            current=current,
+            end=end,
+        )
     elif snapshot.term_status is None:
         effects.notes.append(
             f"{snapshot.subscription_id} is {snapshot.stripe_status}: no term until it is paid."
@@ -485,158 +448,27 @@ def _subscription_changed(envelope: StripeEventEnvelope, effects: _Effects) -> N
         newer_payment = state.last_payment_event_created
         if (
             current is not None
-            and _counts(current.status)
-            and _counts(status)
+            and current.status in Subscription.IN_FORCE_STATUSES
+            and status in Subscription.IN_FORCE_STATUSES
             and newer_payment is not None
             and newer_payment > envelope.created
         ):
             status = current.status  # a newer invoice event already set the payment state
         start = snapshot.start_date if first_seen else event_day
-        current = _continue_with(account, snapshot, current, status=status, on=start)
+        current = subscription_term_continue(
+            account=account,
+            source_system=SOURCE_SYSTEM,
+            snapshot=snapshot,
+            current=current,
+            status=status,
+            on=start,
+        )
 
     state.account = account
     state.current_term = current
     _mark_applied(state, envelope)
     effects.account_ids.add(account.pk)
-    _lifecycle_follow_terms(account)
-
-
-def _historical_term(account: Account, snapshot: SubscriptionSnapshot) -> Subscription | None:
-    """A subscription first seen already ended: its term ran from its start to its end."""
-    end = snapshot.ended_on
-    if end is None or end <= snapshot.start_date:
-        return None
-    kind = _kind_for_new_money(account, snapshot.subscription_id, snapshot.start_date)
-    return _open_term(
-        account=account,
-        snapshot=snapshot,
-        start=snapshot.start_date,
-        status=Subscription.Status.ACTIVE,
-        kind=kind,
-    )
-
-
-def _end_with_cancellation(
-    account: Account, snapshot: SubscriptionSnapshot, current: Subscription | None, end: dt.date
-) -> Subscription | None:
-    if current is None or current.change_kind == Subscription.ChangeKind.CANCELLATION:
-        return current
-    end = max(end, current.period_start)
-    if end == current.period_start:
-        # Ended on the day the term began: that term never covered a whole day.
-        previous = _previous_term(account, snapshot.subscription_id, current)
-        current.delete()
-        if previous is None:
-            return None
-    else:
-        current.period_end = end
-        current.save(update_fields=["period_end", "updated_at"])
-    return _open_term(
-        account=account,
-        snapshot=snapshot,
-        start=end,
-        status=Subscription.Status.CANCELED,
-        kind=Subscription.ChangeKind.CANCELLATION,
-        mrr=0,
-    )
-
-
-def _continue_with(
-    account: Account,
-    snapshot: SubscriptionSnapshot,
-    current: Subscription | None,
-    *,
-    status: str,
-    on: dt.date,
-) -> Subscription:
-    """Make the subscription's open term say `snapshot` from day `on`."""
-    if current is None:
-        kind = _kind_for_new_money(account, snapshot.subscription_id, on)
-        return _open_term(account=account, snapshot=snapshot, start=on, status=status, kind=kind)
-    on = max(on, current.period_start)
-    resumed = current.change_kind == Subscription.ChangeKind.CANCELLATION
-    unchanged_money = current.mrr == snapshot.mrr and _counts(current.status) == _counts(status)
-    if not resumed and unchanged_money:
-        current.status = status
-        current.plan = snapshot.plan
-        current.quantity = snapshot.quantity
-        current.save(update_fields=["status", "plan", "quantity", "updated_at"])
-        return current
-    if on == current.period_start:
-        return _rewrite_same_day(account, snapshot, current, status=status)
-    current.period_end = on
-    current.save(update_fields=["period_end", "updated_at"])
-    if resumed or not (_counts(current.status) and _counts(status)):
-        kind = _kind_for_new_money(account, snapshot.subscription_id, on)
-    elif snapshot.mrr > current.mrr:
-        kind = Subscription.ChangeKind.UPGRADE
-    else:
-        kind = Subscription.ChangeKind.DOWNGRADE
-    return _open_term(account=account, snapshot=snapshot, start=on, status=status, kind=kind)
-
-
-def _rewrite_same_day(
-    account: Account, snapshot: SubscriptionSnapshot, current: Subscription, *, status: str
-) -> Subscription:
-    """A second change on the day a term began: rewrite that term (terms are whole days)."""
-    previous = _previous_term(account, snapshot.subscription_id, current)
-    if (
-        previous is not None
-        and previous.mrr == snapshot.mrr
-        and _counts(previous.status) == _counts(status)
-        and previous.change_kind != Subscription.ChangeKind.CANCELLATION
-    ):
-        # Back to what the previous term said: it simply goes on.
-        current.delete()
-        previous.period_end = None
-        previous.status = status
-        previous.plan = snapshot.plan
-        previous.quantity = snapshot.quantity
-        previous.save(update_fields=["period_end", "status", "plan", "quantity", "updated_at"])
-        return previous
-    kind: str
-    if previous is not None and _counts(previous.status) and _counts(status):
-        kind = (
-            Subscription.ChangeKind.UPGRADE
-            if snapshot.mrr > previous.mrr
-            else Subscription.ChangeKind.DOWNGRADE
-        )
-    elif current.change_kind == Subscription.ChangeKind.CANCELLATION:
-        kind = _kind_for_new_money(account, snapshot.subscription_id, current.period_start)
-    else:
-        kind = current.change_kind
-    current.mrr = snapshot.mrr
-    current.status = status
-    current.plan = snapshot.plan
-    current.quantity = snapshot.quantity
-    current.change_kind = kind
-    current.save(update_fields=["mrr", "status", "plan", "quantity", "change_kind", "updated_at"])
-    return current
-
-
-def _lifecycle_follow_terms(account: Account) -> None:
-    """A paying account is at least onboarding; one whose paid terms all ended has churned."""
-    today = timezone.now().date()
-    terms = Subscription.objects.filter(account=account)
-    paying = terms.filter(Subscription.in_force_on(today)).exists()
-    previous = account.lifecycle_stage
-    if paying and previous in (LifecycleStage.PROSPECT, LifecycleStage.CHURNED):
-        stage = LifecycleStage.ONBOARDING
-    elif (
-        not paying
-        and previous != LifecycleStage.CHURNED
-        and terms.filter(status__in=Subscription.IN_FORCE_STATUSES).exists()
-    ):
-        stage = LifecycleStage.CHURNED
-    else:
-        return
-    updated = Account.objects.filter(pk=account.pk, lifecycle_stage=previous).update(
-        lifecycle_stage=stage
-    )
-    if updated:
-        events.publish(
-            LifecycleStageChanged(account_id=account.pk, previous_stage=previous, stage=stage)
-        )
+    account_lifecycle_follow_terms(account=account)
 
 
 # --- invoices ------------------------------------------------------------------------------
@@ -677,13 +509,11 @@ def _invoice_payment(status: str) -> Handler:
             effects.outcome = StripeEvent.Outcome.SUPERSEDED
             effects.notes.append(f"A newer event already set the state of {subscription_id}.")
             return
-        if not _counts(term.status):
+        if term.status not in Subscription.IN_FORCE_STATUSES:
             effects.outcome = StripeEvent.Outcome.IGNORED
             effects.notes.append(f"The term of {subscription_id} is {term.status}, not billed.")
             return
-        if term.status != status:
-            term.status = status
-            term.save(update_fields=["status", "updated_at"])
+        subscription_term_status_set(term=term, status=status)
         state.last_payment_event_created = envelope.created
         state.save(update_fields=["last_payment_event_created"])
         effects.account_ids.add(term.account_id)

@@ -6,6 +6,7 @@ import csv
 import io
 import tracemalloc
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from apps.accounts.models import Account, Contact, Lead, Opportunity, Subscription, UsageEvent
+from apps.accounts.tests.rollup import assert_rollup_matches_events
 from apps.integrations.imports import processing
 from apps.integrations.imports.exports import csv_cell_neutralise
 from apps.integrations.imports.services import csv_import_run
@@ -664,3 +666,17 @@ def test_a_large_event_file_imports_in_bounded_memory(
     # Python objects takes several times that. The import holds one chunk (250 rows) at a time
     # (measured: a peak of about 2 MB for this 5.6 MB file).
     assert peak < size, f"peak {peak:,} bytes for a {size:,}-byte file"
+
+
+def test_imported_events_are_counted_in_the_daily_rollup_once(
+    api_a: TenantClient, tenant_a: Tenant
+) -> None:
+    rows = [["id", "account_external_id", "name", "occurred_at", "value"]]
+    rows += [[f"e{n}", "acct-1", "login", "2024-05-01T12:00:00Z", "2"] for n in range(5)]
+    content = csv_text(*rows)
+
+    run_import(upload(api_a, content, entity="events"), chunk_rows=2)
+    run_import(upload(api_a, content, entity="events"), chunk_rows=2)
+
+    account = Account.objects.get(external_id="acct-1")
+    assert assert_rollup_matches_events() == {(account.pk, date(2024, 5, 1), "login", 5, 10.0)}

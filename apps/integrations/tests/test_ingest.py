@@ -14,6 +14,7 @@ from django.test import RequestFactory
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account, Contact, UsageEvent
+from apps.accounts.tests.rollup import assert_rollup_matches_events
 from apps.integrations.ingest.request_body import MAX_BODY_BYTES, PayloadTooLarge, read_body
 from apps.integrations.ingest.validation import MAX_EVENTS
 from apps.integrations.models import Job
@@ -148,8 +149,10 @@ def test_reposting_a_batch_stores_nothing_twice_and_counts_duplicates(
 
 
 def test_an_id_repeated_within_one_batch_is_stored_once(api_a: TenantClient, acme: Account) -> None:
-    response = post(api_a, {"events": [event(0), event(0, name="other.name")]}).json()
-    assert (response["accepted"], response["duplicates"]) == (1, 1)
+    response = post(api_a, {"events": [event(0), event(0), event(0, name="other.name")]}).json()
+    # The same body again is a duplicate; another body under the same id is a conflict.
+    assert (response["accepted"], response["duplicates"], response["conflicts"]) == (1, 1, 1)
+    assert response["conflict_indexes"] == [2]
     assert UsageEvent.objects.get().name == "report.exported"  # the first one wins
 
 
@@ -380,3 +383,55 @@ def test_a_body_nested_beyond_what_a_parser_can_follow_is_a_400(
     response = post(api_a, body)
     assert response.status_code == 400
     assert "nested too deeply" in response.json()["error"]["message"]
+
+
+def test_stored_events_are_counted_in_the_daily_rollup_and_duplicates_add_nothing(
+    api_a: TenantClient, acme: Account
+) -> None:
+    day = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    batch = {"events": [event(i, occurred_at=day.isoformat()) for i in range(3)]}
+    post(api_a, batch)
+    again = post(api_a, {"events": [*batch["events"], event(3, occurred_at=day.isoformat())]})
+
+    assert (again.json()["accepted"], again.json()["duplicates"]) == (1, 3)
+    assert assert_rollup_matches_events() == {(acme.pk, day.date(), "report.exported", 4, 8.0)}
+
+
+def test_an_id_sent_again_with_another_body_is_a_conflict_and_the_first_write_wins(
+    api_a: TenantClient, acme: Account
+) -> None:
+    post(api_a, {"events": [event(0), event(1)]})
+
+    again = post(api_a, {"events": [event(0), event(1, value=7), event(2)]}).json()
+
+    assert (again["accepted"], again["duplicates"], again["conflicts"]) == (1, 1, 1)
+    assert again["conflict_indexes"] == [1]
+    assert again["rejected"] == 0
+    assert UsageEvent.objects.get(idempotency_key="evt-1").value == 2
+    job = Job.objects.get(pk=again["job"])
+    assert (job.conflicts, job.conflict_indexes, job.duplicates) == (1, [1], 1)
+    shown = api_a.get(f"/api/v1/jobs/{job.pk}/").json()
+    assert (shown["conflicts"], shown["conflict_indexes"]) == (1, [1])
+
+
+def test_the_response_and_the_job_name_the_accounts_and_contacts_an_ingest_created(
+    api_a: TenantClient, acme: Account
+) -> None:
+    Account.objects.create(name="Acme (CRM)", source_system="crm", external_id="acc-1")
+    events = [
+        event(0, account_external_id="acme", contact_external_id="u-1"),
+        # A wrong source system: acc-1 exists under "crm", so the batch's "api" creates another.
+        event(1, account_external_id="acc-1", contact_external_id=None),
+        event(2, account_external_id="newco", contact_external_id="u-2"),
+    ]
+    body = post(api_a, {"events": events}).json()
+
+    expected = {
+        "accounts": {"count": 2, "external_ids": ["acc-1", "newco"]},
+        "contacts": {"count": 2, "external_ids": ["u-1", "u-2"]},
+    }
+    assert body["created"] == expected
+    assert Job.objects.get(pk=body["job"]).created_records == expected
+    assert api_a.get(f"/api/v1/jobs/{body['job']}/").json()["created_records"] == expected
+    nothing_new = post(api_a, {"events": [event(3, account_external_id="newco")]}).json()
+    assert nothing_new["created"]["accounts"] == {"count": 0, "external_ids": []}

@@ -11,6 +11,7 @@ import requests
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account, UsageEvent
+from apps.accounts.tests.rollup import assert_rollup_matches_events
 from apps.integrations.services import api_key_create
 from fullfield.tenancy.models import Tenant
 
@@ -73,6 +74,13 @@ def test_concurrent_posts_of_the_same_batch_store_one_copy_of_each_event(
         assert UsageEvent.objects.count() == 2000
         # Both requests tried to create the same 20 accounts: each exists once.
         assert Account.objects.count() == 20
+        # The rollup counts each event once, though both requests tried to insert it.
+        rollup = assert_rollup_matches_events()
+        assert sum(row[3] for row in rollup) == 2000
+    # Between them the two requests created each account once and reported it once.
+    assert sorted(
+        first["created"]["accounts"]["external_ids"] + second["created"]["accounts"]["external_ids"]
+    ) == sorted(f"acct-{n}" for n in range(20))
 
     retry = requests.post(url, data=body, headers=headers, timeout=60).json()
     assert (retry["accepted"], retry["duplicates"]) == (0, 2000)
@@ -94,3 +102,4 @@ def test_overlapping_batches_in_opposite_orders_neither_deadlock_nor_duplicate(
         assert sum(result["accepted"] for result in results) == 1501
     with schema_context(committed_tenant.schema_name):
         assert UsageEvent.objects.count() == 1501 * 3
+        assert sum(row[3] for row in assert_rollup_matches_events()) == 1501 * 3

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from apps.accounts.models import Account, Contact, UsageEvent
+from apps.accounts.tests.rollup import assert_rollup_matches_events
 from apps.integrations.models import Job
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import TenantClient, World
@@ -319,3 +320,15 @@ def test_traits_that_cannot_be_stored_as_json_are_refused_by_field(segment: Tena
     assert "nested" in body["errors"][0]["message"]
     assert "64 bits" in body["errors"][1]["message"]
     assert not Account.objects.exists()
+
+
+def test_track_calls_are_counted_in_the_daily_rollup_once_per_message_id(
+    segment: TenantClient,
+) -> None:
+    call(segment, "batch", {"batch": [track("m-1"), track("m-2"), track("m-1")]})
+    again = call(segment, "track", track("m-2", properties={"format": "csv"})).json()
+
+    assert (again["accepted"], again["duplicates"], again["conflicts"]) == (0, 0, 1)
+    account = Account.objects.get(external_id="acme")
+    day = (NOW - timedelta(minutes=5)).astimezone(UTC).date()
+    assert assert_rollup_matches_events() == {(account.pk, day, "Report Exported", 2, 2.0)}
