@@ -16,6 +16,7 @@ from typing import Annotated, Any, Final, TypedDict
 import msgspec
 
 from apps.integrations.ingest.request_body import PayloadTooLarge
+from fullfield.api.parsers import json_decode, json_value_problem, may_need_value_checks
 from fullfield.errors import DomainError
 
 MAX_EVENTS: Final = 10_000
@@ -91,12 +92,7 @@ _FIELD_MESSAGES: Final = {
 
 def json_document(body: bytes) -> Any:
     """The body as plain Python values; DomainError (400) saying why when it is not JSON."""
-    try:
-        return msgspec.json.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise DomainError(f"The body is not valid JSON: {error}.") from None
-    except RecursionError:
-        raise DomainError("The body is nested too deeply to be read.") from None
+    return json_decode(body, check_values=False)
 
 
 def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
@@ -108,10 +104,11 @@ def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
     latest = now + FUTURE_TOLERANCE
     # JSON can only carry a NUL character as the escape \u0000, which PostgreSQL refuses in
     # text and jsonb; bodies containing it go the careful way.
-    if b"\\u0000" not in body:
+    # Integers out of range and deep nesting are checked per event, the careful way, too.
+    if b"\\u0000" not in body and not may_need_value_checks(body, events=True):
         try:
             batch = _batch_decoder.decode(body)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             pass  # the careful way below says what is wrong
         else:
             _check_count(len(batch.events))
@@ -202,6 +199,9 @@ def event_validate(raw: Any, *, latest: datetime) -> tuple[EventIn | None, list[
             problems.append(("properties", "Must not contain NUL (\\u0000) characters."))
     except RecursionError:
         problems.append(("properties", "Is nested too deeply."))
+    value_problem = json_value_problem(values.get("properties"))
+    if value_problem is not None:
+        problems.append(("properties", value_problem[1]))
     occurred_at = values.get("occurred_at")
     if occurred_at is not None and occurred_at > latest:
         problems.append(
