@@ -90,9 +90,12 @@ _FIELD_MESSAGES: Final = {
 }
 
 
-def json_document(body: bytes) -> Any:
-    """The body as plain Python values; DomainError (400) saying why when it is not JSON."""
-    return json_decode(body, check_values=False)
+def json_document(body: bytes, *, check_values: bool = True) -> Any:
+    """The body as plain Python values; DomainError (400) saying why when it is not JSON.
+
+    With check_values, nesting or an integer beyond the API's JSON limits is a 400 as well.
+    """
+    return json_decode(body, check_values=check_values)
 
 
 def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
@@ -133,7 +136,8 @@ def _no_events() -> DomainError:
 
 
 def _decode_item_by_item(body: bytes, *, latest: datetime) -> DecodedBatch:
-    document = json_document(body)
+    # Each event's values are checked on their own, so that one bad event is refused alone.
+    document = json_document(body, check_values=False)
     if not isinstance(document, dict):
         raise DomainError('The body must be a JSON object: {"events": [...]}.')
     fields: dict[str, list[str]] = {
