@@ -90,12 +90,13 @@ _FIELD_MESSAGES: Final = {
 }
 
 
-def json_document(body: bytes, *, check_values: bool = True) -> Any:
+def json_document(body: bytes) -> Any:
     """The body as plain Python values; DomainError (400) saying why when it is not JSON.
 
-    With check_values, nesting or an integer beyond the API's JSON limits is a 400 as well.
+    Nesting and integer range are checked per item by the callers, so that one bad event or
+    message is refused alone.
     """
-    return json_decode(body, check_values=check_values)
+    return json_decode(body, check_values=False)
 
 
 def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
@@ -136,8 +137,7 @@ def _no_events() -> DomainError:
 
 
 def _decode_item_by_item(body: bytes, *, latest: datetime) -> DecodedBatch:
-    # Each event's values are checked on their own, so that one bad event is refused alone.
-    document = json_document(body, check_values=False)
+    document = json_document(body)
     if not isinstance(document, dict):
         raise DomainError('The body must be a JSON object: {"events": [...]}.')
     fields: dict[str, list[str]] = {
