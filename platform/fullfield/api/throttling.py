@@ -18,9 +18,9 @@ class PerCredentialRateThrottle(SimpleRateThrottle):
     scope = "credential"
 
     def get_cache_key(self, request: Request, view: APIView) -> str:
-        key_id = getattr(request.auth, "id", None)
-        if key_id is not None:
-            ident = f"key:{key_id}"
+        key_prefix = getattr(request.auth, "prefix", None)
+        if key_prefix is not None:
+            ident = f"key:{key_prefix}"
         elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:
