@@ -11,6 +11,7 @@ from fullfield.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
 )
 
@@ -197,7 +198,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["fullfield.api.throttling.PerCredentialRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"credential": env_str("API_RATE_LIMIT", "6000/min")},
+    "DEFAULT_THROTTLE_RATES": {"credential": env_rate("API_RATE_LIMIT", "6000/min")},
     "EXCEPTION_HANDLER": "fullfield.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
