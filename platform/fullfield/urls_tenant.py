@@ -12,6 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from fullfield.api.exceptions import json_bad_request, json_not_found, json_server_error
 from fullfield.api.views import WhoAmIApi, healthz
 from fullfield.tenancy.api import TenantSettingsApi
+from fullfield.users.signin import ThrottledLoginView
 from fullfield.web import views as web_views
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -25,7 +26,7 @@ urlpatterns = [
     path("", web_views.dashboard, name="dashboard"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html"),
+        ThrottledLoginView.as_view(template_name="registration/login.html"),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -56,7 +56,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = codes if isinstance(codes, str) else "error"
         message = str(exc.detail)
         wait = getattr(exc, "wait", None)
-        if isinstance(exc, exceptions.Throttled) and wait is not None:
+        if (
+            isinstance(exc, exceptions.Throttled)
+            and wait is not None
+            and (message.startswith("Request was throttled"))
+        ):
             message = f"Request was throttled. Retry in {int(wait) + 1} seconds."
         response.data = error_body(code, message)
     return response

@@ -7,7 +7,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from fullfield.tenancy.context import current_tenant
 from fullfield.tenancy.models import Tenant
 from fullfield.tenancy.selectors import tenant_list
 from fullfield.tenancy.services import tenant_create, tenant_delete, tenant_settings_update
+from fullfield.users.signin import ThrottledBasicAuthentication
 
 
 class TenantSerializer(serializers.ModelSerializer[Tenant]):
@@ -38,7 +39,7 @@ class TenantCreateSerializer(serializers.Serializer[Any]):
 
 
 class OperatorApi(APIView):
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledBasicAuthentication, SessionAuthentication]
     permission_classes = [IsPlatformOperator]
 
 
