@@ -233,6 +233,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobKindEnum": "apps.integrations.models.Job.Kind",
         "JobStatusEnum": "apps.integrations.models.Job.Status",
+        "JobApiStatusEnum": "apps.integrations.jobs.api.JOB_API_STATUSES",
     },
 }
 
@@ -250,12 +251,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Redis hands an unacknowledged message (its worker died) to another worker after this long.
+# It must exceed the longest countdown a task is sent with (webhook retries: up to 6 hours), or
+# a waiting message would be handed out twice; work that cannot wait that long (CSV imports)
+# is resumed sooner by a heartbeat lease and a sweep (apps/integrations/imports/lease.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 7 * 3600, minimum=1)
+}
+FULLFIELD_IMPORT_LEASE_SECONDS = env_int("FULLFIELD_IMPORT_LEASE_SECONDS", 30, minimum=1)
 # Periodic work is sent into every ready tenant by fullfield.fan_out (see fullfield/tasks.py).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "resume-webhook-deliveries": {
         "task": "fullfield.fan_out",
         "schedule": 300.0,
         "args": ["integrations.webhook_deliveries_resume"],
+    },
+    "resume-stalled-csv-imports": {
+        "task": "fullfield.fan_out",
+        "schedule": 60.0,
+        "args": ["integrations.csv_imports_resume"],
     },
 }
 

@@ -13,6 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.integrations.imports.lease import (
+    csv_import_lease_held,
+    csv_import_leases_held,
+    is_stalled,
+)
 from apps.integrations.jobs.selectors import job_get, job_list
 from apps.integrations.models import Job
 from fullfield.api.pagination import CursorPagination
@@ -33,7 +38,19 @@ class JobErrorSerializer(serializers.Serializer[Any]):
     message = serializers.CharField()
 
 
+JOB_API_STATUSES = [
+    *Job.Status.choices,
+    ("stalled", "Running, but its worker stopped; it will be resumed"),
+]
+
+
 class JobSerializer(serializers.ModelSerializer[Job]):
+    status = serializers.SerializerMethodField(
+        help_text=(
+            "queued, running, succeeded, partial (some records rejected), failed, or stalled: "
+            "an import whose worker stopped, until another worker resumes it (within minutes)."
+        )
+    )
     progress = serializers.SerializerMethodField()
     duration_seconds = serializers.SerializerMethodField(
         help_text="From start to finish, or until now while running; null before it starts."
@@ -69,6 +86,15 @@ class JobSerializer(serializers.ModelSerializer[Job]):
             "created_by",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=JOB_API_STATUSES))
+    def get_status(self, job: Job) -> str:
+        if job.kind == Job.Kind.CSV_IMPORT and job.status == Job.Status.RUNNING:
+            leased = self.context.get("leased_jobs")
+            held = job.pk in leased if leased is not None else csv_import_lease_held(job_id=job.pk)
+            if is_stalled(job, leased=held):
+                return "stalled"
+        return str(job.status)
 
     @extend_schema_field(JobProgressSerializer)
     def get_progress(self, job: Job) -> dict[str, Any]:
@@ -122,7 +148,14 @@ class JobListApi(APIView):
         query.is_valid(raise_exception=True)
         paginator = CursorPagination()
         page = paginator.paginate_queryset(job_list(**query.validated_data), request, view=self)
-        serializer = JobSerializer(page, many=True, context={"request": request})
+        running = [
+            job.pk
+            for job in page or []
+            if job.kind == Job.Kind.CSV_IMPORT and job.status == Job.Status.RUNNING
+        ]
+        leased = csv_import_leases_held(job_ids=running) if running else set()
+        context = {"request": request, "leased_jobs": leased}
+        serializer = JobSerializer(page, many=True, context=context)
         return paginator.get_paginated_response(serializer.data)
 
 
