@@ -76,7 +76,7 @@ AUTH_USER_MODEL = "users.User"
 
 MIDDLEWARE = [
     "fullfield.middleware.HealthCheckMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    "fullfield.middleware.TenantMiddleware",
     "fullfield.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
