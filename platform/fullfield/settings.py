@@ -137,6 +137,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 HTTPS = env_bool("HTTPS", default=not DEBUG)
+# The port users reach the platform on, for the addresses it prints (`fullfield run` and
+# docker compose serve PORT; behind an HTTPS proxy it is 443).
+FULLFIELD_PUBLIC_PORT = env_int("PORT", 443 if HTTPS else 8000, minimum=1)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
