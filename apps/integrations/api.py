@@ -41,6 +41,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class ApiKeyListCreateApi(APIView):
     permission_classes = [IsTenantAdmin]
+    pagination_class = CursorPagination  # declares the list paginated in the schema
 
     @extend_schema(responses=ApiKeySerializer(many=True), operation_id="api_keys_list")
     def get(self, request: Request) -> Response:

@@ -233,6 +233,10 @@ SPECTACULAR_SETTINGS = {
     # Group operations by resource (accounts, contacts, events...) rather than under "v1".
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # Several resources have a `kind` or `status`; name the job enums so they never collide.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fullfield.api.schema.add_summaries",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "JobKindEnum": "apps.integrations.models.Job.Kind",
         "JobStatusEnum": "apps.integrations.models.Job.Status",

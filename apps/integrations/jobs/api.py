@@ -6,7 +6,6 @@ from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -105,7 +104,7 @@ class JobSerializer(serializers.ModelSerializer[Job]):
     def get_errors(self, job: Job) -> list[dict[str, Any]]:
         return list(job.errors)
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_rejected_rows_url(self, job: Job) -> str | None:
         if not job.rejected_rows:
             return None
@@ -116,18 +115,18 @@ class JobSerializer(serializers.ModelSerializer[Job]):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
-    @extend_schema_field(OpenApiTypes.DOUBLE)
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_duration_seconds(self, job: Job) -> float | None:
         if job.started_at is None:
             return None
         end = job.finished_at or timezone.now()
         return round((end - job.started_at).total_seconds(), 3)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_api_key(self, job: Job) -> str | None:
         return job.api_key.prefix if job.api_key else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_created_by(self, job: Job) -> str | None:
         return job.created_by.email if job.created_by else None
 
@@ -138,6 +137,8 @@ class JobListQuerySerializer(serializers.Serializer[Any]):
 
 
 class JobListApi(APIView):
+    pagination_class = CursorPagination  # declares the list paginated in the schema
+
     @extend_schema(
         operation_id="jobs_list",
         parameters=[JobListQuerySerializer],
