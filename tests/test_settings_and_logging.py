@@ -137,3 +137,16 @@ def test_database_url_options_such_as_sslmode_reach_the_connection(db: None) -> 
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ff-probe"
+
+
+def test_every_warning_is_logged_once_in_development(db: None) -> None:
+    result = _run_python(
+        "import django, logging; django.setup()\n"
+        "logging.getLogger('django.request').warning('Not Found: /marker-request')\n"
+        "logging.getLogger('django.server').warning('marker-server')\n"
+        "logging.getLogger('apps.integrations').warning('marker-app')",
+        DEBUG="1",
+    )
+    assert result.returncode == 0, result.stderr
+    for marker in ("/marker-request", "marker-server", "marker-app"):
+        assert result.stderr.count(marker) == 1, result.stderr
