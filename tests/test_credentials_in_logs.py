@@ -49,9 +49,9 @@ def test_an_authenticated_run_under_gunicorn_logs_no_credential(
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                requests.get(f"{base}/healthz", timeout=2)
+                requests.get(f"{base}/healthz", timeout=10)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading Django
                 time.sleep(0.3)
         host = {"Host": host_of(committed_tenant)}
         write_key = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
