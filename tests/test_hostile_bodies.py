@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
+import tracemalloc
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from apps.accounts.tests.factories import AccountFactory
+from apps.integrations.ingest.validation import batch_decode
 from fullfield.api.parsers import INT_RANGE_MESSAGE, JSON_MAX_DEPTH
+from fullfield.errors import PayloadTooLarge
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import TenantClient, World
 
@@ -173,3 +177,25 @@ def test_an_over_size_sign_in_form_is_a_413_not_a_bare_400(client_a: TenantClien
     )
     assert response.status_code == 413
     assert "2,621,440 bytes" in response.json()["error"]["message"]
+
+
+def test_five_megabytes_of_empty_events_are_refused_without_building_them() -> None:
+    body = b'{"events":[' + b"{}," * 1_699_999 + b"{}]}"
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadTooLarge, match="at most 10,000 events"):
+            batch_decode(body, now=datetime.now(UTC))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 * 1024 * 1024, f"{peak:,} bytes"
+
+
+def test_a_full_batch_with_per_event_errors_is_still_read() -> None:
+    event = (
+        b'{"id":"e%d","account_external_id":"a","name":"x","occurred_at":"soon",'
+        b'"properties":{"k":[1,{"n":2}]}}'
+    )
+    body = b'{"events":[' + b",".join(event % n for n in range(10_000)) + b"]}"
+    decoded = batch_decode(body, now=datetime.now(UTC))
+    assert decoded.total == 10_000 and len(decoded.errors) == 10_000

@@ -136,7 +136,17 @@ def _no_events() -> DomainError:
     return DomainError("The batch has no events.", fields={"events": ["Send at least one event."]})
 
 
+# Far more than 10,000 events need (a few objects each), and a bound on what parsing a body
+# for per-event errors may build: 5 MB of `{},` is 1.7 million dicts, over 100 MB.
+MAX_CONTAINERS: Final = 20 * MAX_EVENTS
+
+
 def _decode_item_by_item(body: bytes, *, latest: datetime) -> DecodedBatch:
+    if body.count(b"{") + body.count(b"[") > MAX_CONTAINERS:
+        raise PayloadTooLarge(
+            f"The batch holds more than {MAX_CONTAINERS:,} JSON objects and arrays; a batch "
+            f"carries at most {MAX_EVENTS:,} events. Split it into smaller batches."
+        )
     document = json_document(body)
     if not isinstance(document, dict):
         raise DomainError('The body must be a JSON object: {"events": [...]}.')
