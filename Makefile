@@ -26,11 +26,11 @@ $(STAMP): pyproject.toml $(LOCK)
 lock:
 	@test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && \
 	  $(BIN)/pip install --quiet "uv==$$(sed -n 's/^uv==//p' $(LOCK))"; }
-	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra embedded --universal --python-version 3.11 \
 	  --custom-compile-command "make lock" --quiet $(LOCK_FLAGS) -o $(LOCK)
 
 run: $(STAMP)
-	$(BIN)/fullfield run
+	$(BIN)/fullfield run $(if $(PORT),--port $(PORT))
 
 # Browser tests drive Debian's Chromium; installed here when missing and we may (root).
 browser:

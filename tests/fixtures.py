@@ -248,11 +248,13 @@ class WorkerProcess:
 
 
 @contextmanager
-def running_celery_worker(log_dir: Path, **environment: str) -> Iterator[WorkerProcess]:
-    """A real `celery worker` process on the test database and real Redis, on its own queue;
-    `environment` adds settings for that worker only."""
-    queue = f"test-{uuid.uuid4().hex[:8]}"
-    log_path = log_dir / "worker.log"
+def running_celery_worker(
+    log_dir: Path, queue: str | None = None, **environment: str
+) -> Iterator[WorkerProcess]:
+    """A real `celery worker` process on the test database and real Redis, on its own queue
+    (or `queue`, to share one with another worker); `environment` adds settings for it only."""
+    queue = queue or f"test-{uuid.uuid4().hex[:8]}"
+    log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
     command = [
         *[sys.executable, "-m", "celery", "-A", "fullfield.celery_app", "worker"],
         *["--pool", "solo", "--concurrency", "1", "--queues", queue, "--loglevel", "INFO"],

@@ -169,3 +169,19 @@ def test_healthz_reports_database_and_redis(client_a: TenantClient) -> None:
 
 def test_the_default_page_size_is_bounded() -> None:
     assert api_settings.PAGE_SIZE and api_settings.PAGE_SIZE <= 500
+
+
+def test_an_api_key_is_identified_by_its_prefix_and_its_hash_never_leaves_the_database(
+    alice_client: TenantClient, world: World
+) -> None:
+    created = alice_client.post("/api/v1/api-keys/", {"name": "crm", "scope": "read"})
+    listed = alice_client.get("/api/v1/api-keys/")
+    revoked = alice_client.post(f"/api/v1/api-keys/{created.json()['prefix']}/revoke/")
+    with schema_context(world.tenant_a.schema_name):
+        stored = ApiKey.objects.get(prefix=created.json()["prefix"])
+    assert created.json()["id"] == listed.json()["results"][0]["id"] == stored.prefix
+    assert revoked.status_code == 200 and revoked.json()["revoked"] is True
+    digest = stored.hashed_key.rsplit("$", 1)[-1]
+    for response in (created, listed, revoked):
+        assert digest not in response.content.decode()
+        assert stored.hashed_key not in response.content.decode()

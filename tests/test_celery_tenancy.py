@@ -85,11 +85,3 @@ def test_beat_fan_out_sends_periodic_work_into_every_ready_tenant(
         _wait_for_cache(tenant, "worker-ping", "beat", celery_worker_process)
     with schema_context("public"):
         assert cache.get("worker-ping") is None
-
-
-def test_tasks_acknowledge_late_and_are_requeued_if_the_worker_dies() -> None:
-    from fullfield.celery_app import app
-
-    assert app.conf.task_acks_late is True
-    assert app.conf.task_reject_on_worker_lost is True
-    assert app.conf.worker_prefetch_multiplier == 1

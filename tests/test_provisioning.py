@@ -20,6 +20,7 @@ from fullfield.tenancy.services import (
     tenant_create,
     tenant_delete,
     tenant_settings_update,
+    tenant_url,
 )
 from fullfield.users.models import User
 from tests.fixtures import PASSWORD, TenantClient, World
@@ -175,3 +176,39 @@ def test_the_operator_api_needs_an_operator_and_is_absent_on_tenant_hosts(
     assert alice.get("/api/operator/tenants/").status_code == 401  # not a user of public
     on_tenant_host = TenantClient(world.tenant_a).get("/api/operator/tenants/")
     assert on_tenant_host.status_code == 404
+
+
+def test_the_apikey_command_prints_a_working_key_once(
+    world: World, db: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    call_command("apikey", "create", "--tenant", "alpha", "--name", "warehouse", "--scope", "read")
+    printed = capsys.readouterr()
+    key = printed.out.strip()
+    assert "shown this once" in printed.err and key not in printed.err
+    reader = TenantClient(world.tenant_a).use_api_key(key)
+    assert reader.get("/api/v1/me/").json()["scope"] == "read"
+    assert reader.post("/api/v1/accounts/", {"name": "x"}).status_code == 403
+    call_command("apikey", "list", "--tenant", "alpha")
+    listing = capsys.readouterr().out
+    assert f"{key.split('.')[0]}\twarehouse\tread\tactive" in listing and key not in listing
+    call_command("apikey", "revoke", key.split(".")[0], "--tenant", "alpha")
+    assert reader.get("/api/v1/me/").status_code == 401
+    with pytest.raises(CommandError, match="no ready tenant 'nosuch'"):
+        call_command("apikey", "create", "--tenant", "nosuch", "--name", "x")
+    with pytest.raises(CommandError, match="name"):
+        call_command("apikey", "create", "--tenant", "alpha", "--name", " ")
+
+
+def test_printed_tenant_urls_use_the_scheme_and_port_actually_served(
+    public: None, settings: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings.HTTPS, settings.FULLFIELD_PUBLIC_PORT = False, 8001
+    call_command("tenant", "create", "iota", "--name", "Iota", "--admin-email", "a@iota.test")
+    assert "created iota: http://iota.localhost:8001/" in capsys.readouterr().out
+    tenant = Tenant.objects.get(slug="iota")
+    settings.HTTPS, settings.FULLFIELD_PUBLIC_PORT = True, 443
+    assert tenant_url(tenant) == "https://iota.localhost/"
+    settings.HTTPS, settings.FULLFIELD_PUBLIC_PORT = False, 80
+    assert tenant_url(tenant) == "http://iota.localhost/"
+    home = APIClient(HTTP_HOST="localhost:8001").get("/")
+    assert b"<code>http://&lt;company&gt;.localhost:8001/</code>" in home.content

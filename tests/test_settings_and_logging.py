@@ -112,3 +112,41 @@ def test_an_unsafe_incoming_request_id_is_replaced(client_a: TenantClient) -> No
     response = client_a.get("/login/", HTTP_X_REQUEST_ID="bad id\nwith newline")
     assert response["X-Request-ID"] != "bad id\nwith newline"
     assert len(response["X-Request-ID"]) == 32
+
+
+@pytest.mark.parametrize("raw", ["6000", "6000/fortnight", "many/min"])
+def test_a_rate_limit_without_a_unit_stops_the_platform_at_start_up(db: None, raw: str) -> None:
+    result = _run_python("import django; django.setup()", API_RATE_LIMIT=raw)
+    assert result.returncode != 0
+    assert "API_RATE_LIMIT must be a number of requests per second, minute" in result.stderr
+    started = _run_python("import django; django.setup()", API_RATE_LIMIT="120/min")
+    assert started.returncode == 0, started.stderr
+
+
+def test_database_url_options_such_as_sslmode_reach_the_connection(db: None) -> None:
+    parsed = database_from_url("postgres://db.internal/fullfield?sslmode=require&connect_timeout=5")
+    assert parsed["OPTIONS"] == {"sslmode": "require", "connect_timeout": "5"}
+    url = child_environment()["DATABASE_URL"] + "?sslmode=disable&application_name=ff-probe"
+    result = _run_python(
+        "import django; django.setup()\n"
+        "from django.db import connection\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute(\"SELECT current_setting('application_name')\")\n"
+        "    print(cursor.fetchone()[0])",
+        DATABASE_URL=url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ff-probe"
+
+
+def test_every_warning_is_logged_once_in_development(db: None) -> None:
+    result = _run_python(
+        "import django, logging; django.setup()\n"
+        "logging.getLogger('django.request').warning('Not Found: /marker-request')\n"
+        "logging.getLogger('django.server').warning('marker-server')\n"
+        "logging.getLogger('apps.integrations').warning('marker-app')",
+        DEBUG="1",
+    )
+    assert result.returncode == 0, result.stderr
+    for marker in ("/marker-request", "marker-server", "marker-app"):
+        assert result.stderr.count(marker) == 1, result.stderr

@@ -29,6 +29,19 @@ def test_bare_base_domain_serves_the_public_platform_not_a_tenant(client_a: Tena
     assert client_a.get("/healthz", HTTP_HOST="localhost").status_code == 200
 
 
+@pytest.mark.parametrize(
+    "host", ["ALPHA.LOCALHOST", "Alpha.Localhost:8000", "alpha.localhost.", "ALPHA.localhost.:80"]
+)
+def test_host_names_reach_the_tenant_regardless_of_case_and_a_trailing_dot(
+    api_a: TenantClient, host: str
+) -> None:
+    response = api_a.get("/api/v1/me/", HTTP_HOST=host)
+    assert response.status_code == 200
+    assert response.json()["tenant"] == "alpha"
+    assert api_a.get("/healthz", HTTP_HOST="LOCALHOST.").status_code == 200
+    assert api_a.get("/api/v1/me/", HTTP_HOST="BETA.LOCALHOST").status_code == 401
+
+
 def test_tenant_host_serves_its_login_page(client_a: TenantClient) -> None:
     response = client_a.get("/login/")
     assert response.status_code == 200

@@ -15,6 +15,11 @@ from fullfield.api.permissions import IsTenantAdmin
 
 
 class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):
+    # The primary key is the prefix plus the key's hash: only the prefix leaves the database.
+    id = serializers.CharField(
+        source="prefix", read_only=True, help_text="The key's id: its public prefix."
+    )
+
     class Meta:
         model = ApiKey
         fields = ["id", "name", "prefix", "scope", "revoked", "created", "last_used_at"]
@@ -36,6 +41,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
 
 class ApiKeyListCreateApi(APIView):
     permission_classes = [IsTenantAdmin]
+    pagination_class = CursorPagination  # declares the list paginated in the schema
 
     @extend_schema(responses=ApiKeySerializer(many=True), operation_id="api_keys_list")
     def get(self, request: Request) -> Response:
@@ -62,4 +68,4 @@ class ApiKeyRevokeApi(APIView):
 
     @extend_schema(request=None, responses=ApiKeySerializer, operation_id="api_keys_revoke")
     def post(self, request: Request, key_id: str) -> Response:
-        return Response(ApiKeySerializer(api_key_revoke(key_id=key_id)).data)
+        return Response(ApiKeySerializer(api_key_revoke(prefix=key_id)).data)

@@ -7,6 +7,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from apps.integrations.models import ApiKey
+from fullfield.users.signin import API_KEY, client_address, signin_failed, throttle_or_raise
 
 
 class ApiKeyPrincipal:
@@ -35,14 +36,19 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         keyword, _, key = header.partition(" ")
         if keyword.lower() not in self.keywords:
             return None
-        return self.authenticate_key(key.strip())
+        return self.authenticate_key(key.strip(), request)
 
-    def authenticate_key(self, key: str) -> tuple[Any, ApiKey]:
+    def authenticate_key(self, key: str, request: Request) -> tuple[Any, ApiKey]:
         if not key:
             raise exceptions.AuthenticationFailed("The API key is missing.")
+        # Guessing keys is throttled like guessing passwords: by prefix and by client address.
+        prefix = key.partition(".")[0][:8]
+        address = client_address(request)
+        throttle_or_raise(surface=API_KEY, identifier=prefix, address=address)
         try:
             api_key = cast(ApiKey, ApiKey.objects.get_from_key(key))
         except ApiKey.DoesNotExist:
+            signin_failed(surface=API_KEY, identifier=prefix, address=address)
             raise exceptions.AuthenticationFailed("Invalid, revoked or expired API key.") from None
         now = timezone.now()
         if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:

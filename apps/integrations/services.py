@@ -22,8 +22,9 @@ def api_key_create(*, name: str, scope: str, created_by: User | None) -> tuple[A
     return cast(ApiKey, api_key), key
 
 
-def api_key_revoke(*, key_id: str) -> ApiKey:
-    api_key: ApiKey | None = ApiKey.objects.filter(pk=key_id).first()
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    """Revoke the key with this prefix (its public id; the stored id embeds the hash)."""
+    api_key: ApiKey | None = ApiKey.objects.filter(prefix=prefix).first()
     if api_key is None:
         raise NotFound("No such API key.")
     if not api_key.revoked:

@@ -7,7 +7,10 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from apps.integrations.imports.tasks import csv_import_run_task  # noqa: F401  (discovered here)
+from apps.integrations.imports.tasks import (  # noqa: F401  (discovered here)
+    csv_import_run_task,
+    csv_imports_resume_task,
+)
 from apps.integrations.webhooks import services as webhooks
 from apps.integrations.webhooks.event_types import WEBHOOK_DISPATCH_TASK
 from fullfield.tenancy.context import current_schema

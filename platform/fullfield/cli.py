@@ -43,6 +43,7 @@ def run(argv: Sequence[str]) -> int:
 
     environ = dict(os.environ)
     environ.setdefault("DEBUG", "1")
+    environ["PORT"] = str(options.port)  # the port printed addresses use (FULLFIELD_PUBLIC_PORT)
     with EmbeddedServices(environ) as env:
         env = _python_env(env)
         print("Preparing the database (migrations, template schema, demo tenant)...", flush=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -55,8 +56,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour|d|day)\s*$")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate such as 6000/min, in the form DRF's throttles read (checked here, once,
+    at start-up: DRF parses it per request and would fail every request)."""
+    raw = os.environ.get(name, default)
+    match = _RATE.match(raw)
+    if match is None:
+        raise ConfigurationError(
+            f"{name} must be a number of requests per second, minute, hour or day, "
+            f"e.g. 6000/min; got {raw!r}"
+        )
+    return f"{match[1]}/{match[2]}"
+
+
 def database_from_url(url: str) -> dict[str, object]:
-    """Django DATABASES entry from postgres://user:pass@host:port/name?host=/socket/dir."""
+    """Django DATABASES entry from postgres://user:pass@host:port/name?host=/socket/dir.
+
+    Every other query parameter (sslmode, sslrootcert, connect_timeout, application_name...)
+    is a libpq connection parameter and is passed through to psycopg.
+    """
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql"}:
         raise ConfigurationError(
@@ -73,8 +94,10 @@ def database_from_url(url: str) -> dict[str, object]:
         port = parts.port
     except ValueError:
         raise ConfigurationError(f"DATABASE_URL has a bad port: {url!r}") from None
+    options = {key: values[-1] for key, values in query.items() if key != "host"}
     return {
         "ENGINE": "django_tenants.postgresql_backend",
+        "OPTIONS": options,
         "NAME": name,
         "USER": unquote(parts.username or ""),
         "PASSWORD": unquote(parts.password or ""),

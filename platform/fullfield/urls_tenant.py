@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, include, path
-from django.views.defaults import page_not_found, server_error
+from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from fullfield.api.exceptions import json_not_found, json_server_error
+from fullfield.api.exceptions import json_bad_request, json_not_found, json_server_error
 from fullfield.api.views import WhoAmIApi, healthz
 from fullfield.tenancy.api import TenantSettingsApi
+from fullfield.users.signin import ThrottledLoginView
 from fullfield.web import views as web_views
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -24,7 +26,7 @@ urlpatterns = [
     path("", web_views.dashboard, name="dashboard"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html"),
+        ThrottledLoginView.as_view(template_name="registration/login.html"),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -45,3 +47,9 @@ def handler500(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/api/"):
         return json_server_error(request)
     return server_error(request)
+
+
+def handler400(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith("/api/") or isinstance(exception, RequestDataTooBig):
+        return json_bad_request(request, exception)
+    return bad_request(request, exception)

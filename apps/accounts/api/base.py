@@ -34,8 +34,12 @@ ModelT = TypeVar("ModelT", bound=models.Model)
 
 
 def with_article(noun: str) -> str:
-    """'an account', 'a contact': for generated summaries and messages."""
-    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+    """'an account', 'a contact', 'a usage event': for generated summaries and messages."""
+    # A leading "u" sounding "you" (usage, user, unit) takes "a".
+    vowel_sound = noun[:1].lower() in "aeio" or (
+        noun[:1].lower() == "u" and not noun.lower().startswith(("us", "uni", "uti"))
+    )
+    return f"{'an' if vowel_sound else 'a'} {noun}"
 
 
 class TenantRelatedField(PrimaryKeyRelatedField):

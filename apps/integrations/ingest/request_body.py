@@ -12,27 +12,17 @@ import zlib
 
 from django.http import HttpRequest
 
-from fullfield.errors import DomainError
+from fullfield.api.parsers import declared_length, payload_too_large, read_bounded
+from fullfield.errors import DomainError, PayloadTooLarge
+
+__all__ = ["MAX_BODY_BYTES", "PayloadTooLarge", "UnsupportedEncoding", "read_body"]
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
-_READ_CHUNK = 256 * 1024
-
-
-class PayloadTooLarge(DomainError):
-    status_code = 413
-    code = "payload_too_large"
 
 
 class UnsupportedEncoding(DomainError):
     status_code = 415
     code = "unsupported_encoding"
-
-
-def _too_large(size_text: str, limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The request body is {size_text}; the limit is {limit:,} bytes "
-        f"({limit / (1024 * 1024):g} MB) a request. Split it into smaller batches."
-    )
 
 
 def read_body(request: HttpRequest, *, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -46,21 +36,7 @@ def read_body(request: HttpRequest, *, limit: int = MAX_BODY_BYTES) -> bytes:
         raise UnsupportedEncoding(
             f"Content-Encoding '{encoding}' is not supported; send gzip or no encoding."
         )
-    declared = request.headers.get("Content-Length", "").strip()
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(f"{int(declared):,} bytes", limit)
-
-    chunks: list[bytes] = []
-    received = 0
-    while True:
-        chunk = request.read(_READ_CHUNK)
-        if not chunk:
-            break
-        received += len(chunk)
-        if received > limit:
-            raise _too_large(f"more than {limit:,} bytes", limit)
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = read_bounded(request, declared=declared_length(request.META), limit=limit)
     if encoding in {"gzip", "x-gzip"}:
         body = _gunzip(body, limit=limit)
     if not body.strip():
@@ -76,7 +52,7 @@ def _gunzip(compressed: bytes, *, limit: int) -> bytes:
     except zlib.error:
         raise DomainError("The body is not valid gzip data.") from None
     if len(body) > limit or inflater.unconsumed_tail:
-        raise _too_large(f"more than {limit:,} bytes once decompressed", limit)
+        raise payload_too_large(f"more than {limit:,} bytes once decompressed", limit)
     if not inflater.eof:
         raise DomainError("The gzip body is truncated.")
     return body

@@ -18,6 +18,7 @@ import msgspec
 from apps.accounts.services.rules import contains_nul
 from apps.accounts.services.usage import EventError
 from apps.integrations.ingest.request_body import PayloadTooLarge
+from fullfield.api.parsers import json_decode, json_value_problem, may_need_value_checks
 from fullfield.errors import DomainError
 
 MAX_EVENTS: Final = 10_000
@@ -90,13 +91,12 @@ _FIELD_MESSAGES: Final = {
 
 
 def json_document(body: bytes) -> Any:
-    """The body as plain Python values; DomainError (400) saying why when it is not JSON."""
-    try:
-        return msgspec.json.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as error:
-        raise DomainError(f"The body is not valid JSON: {error}.") from None
-    except RecursionError:
-        raise DomainError("The body is nested too deeply to be read.") from None
+    """The body as plain Python values; DomainError (400) saying why when it is not JSON.
+
+    Nesting and integer range are checked per item by the callers, so that one bad event or
+    message is refused alone.
+    """
+    return json_decode(body, check_values=False)
 
 
 def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
@@ -108,11 +108,12 @@ def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
     latest = now + FUTURE_TOLERANCE
     # JSON can only carry a NUL character as the escape \u0000, which PostgreSQL refuses in
     # text and jsonb; bodies containing it go the careful way (one scan of the raw bytes, so
-    # the fast path needs no per-field check).
-    if b"\\u0000" not in body:
+    # the fast path needs no per-field check). Integers out of range and deep nesting are
+    # checked per event, the careful way, too.
+    if b"\\u0000" not in body and not may_need_value_checks(body, events=True):
         try:
             batch = _batch_decoder.decode(body)
-        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError):
+        except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):
             pass  # the careful way below says what is wrong
         else:
             _check_count(len(batch.events))
@@ -136,7 +137,17 @@ def _no_events() -> DomainError:
     return DomainError("The batch has no events.", fields={"events": ["Send at least one event."]})
 
 
+# Far more than 10,000 events need (a few objects each), and a bound on what parsing a body
+# for per-event errors may build: 5 MB of `{},` is 1.7 million dicts, over 100 MB.
+MAX_CONTAINERS: Final = 20 * MAX_EVENTS
+
+
 def _decode_item_by_item(body: bytes, *, latest: datetime) -> DecodedBatch:
+    if body.count(b"{") + body.count(b"[") > MAX_CONTAINERS:
+        raise PayloadTooLarge(
+            f"The batch holds more than {MAX_CONTAINERS:,} JSON objects and arrays; a batch "
+            f"carries at most {MAX_EVENTS:,} events. Split it into smaller batches."
+        )
     document = json_document(body)
     if not isinstance(document, dict):
         raise DomainError('The body must be a JSON object: {"events": [...]}.')
@@ -203,6 +214,9 @@ def event_validate(raw: Any, *, latest: datetime) -> tuple[EventIn | None, list[
             problems.append(("properties", "Must not contain NUL (\\u0000) characters."))
     except RecursionError:
         problems.append(("properties", "Is nested too deeply."))
+    value_problem = json_value_problem(values.get("properties"))
+    if value_problem is not None:
+        problems.append(("properties", value_problem[1]))
     occurred_at = values.get("occurred_at")
     if occurred_at is not None and occurred_at > latest:
         problems.append(

@@ -6,13 +6,17 @@ from typing import Any
 
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.integrations.imports.lease import (
+    csv_import_lease_held,
+    csv_import_leases_held,
+    is_stalled,
+)
 from apps.integrations.ingest.api import CreatedRecordsSerializer
 from apps.integrations.ingest.services import created_summary
 from apps.integrations.jobs.selectors import job_get, job_list
@@ -35,7 +39,19 @@ class JobErrorSerializer(serializers.Serializer[Any]):
     message = serializers.CharField()
 
 
+JOB_API_STATUSES = [
+    *Job.Status.choices,
+    ("stalled", "Running, but its worker stopped; it will be resumed"),
+]
+
+
 class JobSerializer(serializers.ModelSerializer[Job]):
+    status = serializers.SerializerMethodField(
+        help_text=(
+            "queued, running, succeeded, partial (some records rejected), failed, or stalled: "
+            "an import whose worker stopped, until another worker resumes it (within minutes)."
+        )
+    )
     progress = serializers.SerializerMethodField()
     duration_seconds = serializers.SerializerMethodField(
         help_text="From start to finish, or until now while running; null before it starts."
@@ -83,6 +99,15 @@ class JobSerializer(serializers.ModelSerializer[Job]):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.ChoiceField(choices=JOB_API_STATUSES))
+    def get_status(self, job: Job) -> str:
+        if job.kind == Job.Kind.CSV_IMPORT and job.status == Job.Status.RUNNING:
+            leased = self.context.get("leased_jobs")
+            held = job.pk in leased if leased is not None else csv_import_lease_held(job_id=job.pk)
+            if is_stalled(job, leased=held):
+                return "stalled"
+        return str(job.status)
+
     @extend_schema_field(JobProgressSerializer)
     def get_progress(self, job: Job) -> dict[str, Any]:
         percent = round(100 * job.processed / job.total, 1) if job.total else None
@@ -97,7 +122,7 @@ class JobSerializer(serializers.ModelSerializer[Job]):
         # Jobs that create no records through the event writer (imports, webhooks) say none.
         return created_summary(accounts=[], contacts=[]) | dict(job.created_records)
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(serializers.URLField(allow_null=True))
     def get_rejected_rows_url(self, job: Job) -> str | None:
         if not job.rejected_rows:
             return None
@@ -108,18 +133,18 @@ class JobSerializer(serializers.ModelSerializer[Job]):
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request is not None else path
 
-    @extend_schema_field(OpenApiTypes.DOUBLE)
+    @extend_schema_field(serializers.FloatField(allow_null=True))
     def get_duration_seconds(self, job: Job) -> float | None:
         if job.started_at is None:
             return None
         end = job.finished_at or timezone.now()
         return round((end - job.started_at).total_seconds(), 3)
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_api_key(self, job: Job) -> str | None:
         return job.api_key.prefix if job.api_key else None
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_created_by(self, job: Job) -> str | None:
         return job.created_by.email if job.created_by else None
 
@@ -130,6 +155,8 @@ class JobListQuerySerializer(serializers.Serializer[Any]):
 
 
 class JobListApi(APIView):
+    pagination_class = CursorPagination  # declares the list paginated in the schema
+
     @extend_schema(
         operation_id="jobs_list",
         parameters=[JobListQuerySerializer],
@@ -140,7 +167,14 @@ class JobListApi(APIView):
         query.is_valid(raise_exception=True)
         paginator = CursorPagination()
         page = paginator.paginate_queryset(job_list(**query.validated_data), request, view=self)
-        serializer = JobSerializer(page, many=True, context={"request": request})
+        running = [
+            job.pk
+            for job in page or []
+            if job.kind == Job.Kind.CSV_IMPORT and job.status == Job.Status.RUNNING
+        ]
+        leased = csv_import_leases_held(job_ids=running) if running else set()
+        context = {"request": request, "leased_jobs": leased}
+        serializer = JobSerializer(page, many=True, context=context)
         return paginator.get_paginated_response(serializer.data)
 
 

@@ -29,7 +29,7 @@ class SegmentWriteKeyAuthentication(authentication.BaseAuthentication):
                 "Invalid Basic credentials: expected base64 of '<write key>:'."
             ) from None
         write_key, _, _password = decoded.partition(":")
-        return ApiKeyAuthentication().authenticate_key(write_key.strip())
+        return ApiKeyAuthentication().authenticate_key(write_key.strip(), request)
 
     def authenticate_header(self, request: Request) -> str:
         return 'Basic realm="segment"'

@@ -146,6 +146,7 @@ class WebhookEventTypeListApi(APIView):
 
 class WebhookEndpointListCreateApi(APIView):
     permission_classes = [IsTenantAdmin]
+    pagination_class = CursorPagination  # declares the list paginated in the schema
 
     @extend_schema(
         responses=WebhookEndpointSerializer(many=True), operation_id="webhook_endpoints_list"
@@ -224,6 +225,7 @@ class DeliveryQuerySerializer(serializers.Serializer[Any]):
 
 class WebhookDeliveryListApi(APIView):
     permission_classes = [IsTenantAdmin]
+    pagination_class = CursorPagination  # declares the list paginated in the schema
 
     @extend_schema(
         parameters=[OpenApiParameter("status", enum=WebhookDelivery.Status.values, required=False)],

@@ -7,17 +7,19 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.authentication import BasicAuthentication, SessionAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from fullfield.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)
 from fullfield.api.permissions import IsPlatformOperator, IsTenantAdmin
 from fullfield.errors import DomainError
 from fullfield.tenancy.context import current_tenant
 from fullfield.tenancy.models import Tenant
 from fullfield.tenancy.selectors import tenant_list
 from fullfield.tenancy.services import tenant_create, tenant_delete, tenant_settings_update
+from fullfield.users.signin import ThrottledBasicAuthentication
 
 
 class TenantSerializer(serializers.ModelSerializer[Tenant]):
@@ -38,16 +40,30 @@ class TenantCreateSerializer(serializers.Serializer[Any]):
 
 
 class OperatorApi(APIView):
-    authentication_classes = [BasicAuthentication, SessionAuthentication]
+    authentication_classes = [ThrottledBasicAuthentication, SessionAuthentication]
     permission_classes = [IsPlatformOperator]
 
 
+class TenantListSerializer(serializers.Serializer[Any]):
+    results = TenantSerializer(many=True)
+
+
+class TenantCreatedSerializer(TenantSerializer):
+    url = serializers.CharField(help_text="Where the tenant is served.")
+    admin_email = serializers.EmailField()
+    admin_password = serializers.CharField(help_text="Shown this once.")
+
+    class Meta(TenantSerializer.Meta):
+        fields = [*TenantSerializer.Meta.fields, "url", "admin_email", "admin_password"]
+        read_only_fields = fields
+
+
 class TenantListCreateApi(OperatorApi):
-    @extend_schema(responses=TenantSerializer(many=True), operation_id="operator_tenants_list")
+    @extend_schema(responses=TenantListSerializer, operation_id="operator_tenants_list")
     def get(self, request: Request) -> Response:
         return Response({"results": TenantSerializer(tenant_list(), many=True).data})
 
-    @extend_schema(request=TenantCreateSerializer, responses={201: TenantSerializer})
+    @extend_schema(request=TenantCreateSerializer, responses={201: TenantCreatedSerializer})
     def post(self, request: Request) -> Response:
         payload = TenantCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -36,8 +36,13 @@ def schema_name_for(slug: str) -> str:
 
 
 def tenant_url(tenant: Tenant, *, port: int | None = None) -> str:
+    """The address the tenant is served at: https only when HTTPS is on, with the port that
+    is served (FULLFIELD_PUBLIC_PORT) unless it is the scheme's default."""
     host = f"{tenant.slug}.{settings.FULLFIELD_BASE_DOMAIN}"
-    return f"http://{host}:{port}/" if port else f"https://{host}/"
+    scheme = "https" if settings.HTTPS else "http"
+    port = port or settings.FULLFIELD_PUBLIC_PORT
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}/" if port == default else f"{scheme}://{host}:{port}/"
 
 
 @in_public_schema
