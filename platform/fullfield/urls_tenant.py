@@ -49,6 +49,7 @@ urlpatterns = [
     path("accounts/", account_pages.account_list, name="account-list"),
     path("accounts/export.csv", account_pages.account_export, name="account-export"),
     path("accounts/<int:account_id>/", account_pages.account_detail, name="account-detail"),
+    path("integrations/", include("apps.integrations.page_urls")),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
