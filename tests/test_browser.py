@@ -14,6 +14,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +22,12 @@ from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account
 from apps.accounts.seed import seed_demo
+from fullfield.celery_app import app as celery_app
 from fullfield.tenancy.context import use_public_schema
 from fullfield.tenancy.models import Tenant
 from fullfield.tenancy.services import tenant_delete
 from fullfield.users.models import User
-from tests.fixtures import PASSWORD, PROJECT_ROOT
+from tests.fixtures import PASSWORD, PROJECT_ROOT, WorkerProcess
 
 pytestmark = pytest.mark.browser
 
@@ -293,3 +295,112 @@ def test_password_reset_sends_a_link_that_sets_a_new_password(
     page.get_by_label("Password").fill("a brand new passphrase")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{tenant_server}/")
+
+
+def api_status(visit: Visit, url: str, key: str) -> int:
+    """The status of an API call made from the page with the key alone (no session cookie)."""
+    return int(
+        visit.page.evaluate(
+            """async ([url, key]) => (await fetch(url, {
+                headers: {Authorization: "Api-Key " + key}, credentials: "omit"})).status""",
+            [url, key],
+        )
+    )
+
+
+def test_an_admin_creates_an_api_key_sees_it_once_and_revokes_it(
+    visit: Visit, committed_tenant: Tenant, tenant_server: str
+) -> None:
+    sign_in(visit, tenant_server, committed_tenant)
+    page = visit.page
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Integrations").click()
+    page.get_by_role("navigation", name="Integrations").get_by_role("link", name="API keys").click()
+    page.wait_for_url("**/integrations/api-keys/")
+    visit.check("api-keys")
+    page.get_by_label("Name").fill("CRM sync")
+    page.get_by_label("Access").select_option("read_write")
+    page.get_by_role("button", name="Create the key").click()
+    key = page.get_by_test_id("new-api-key").inner_text().strip()
+    assert len(key) > 30
+    visit.check("api-key-created")
+    # The key works against the API, as an integrator would use it.
+    assert api_status(visit, f"{tenant_server}/api/v1/me/", key) == 200
+    # Shown once: the list never shows it again.
+    page.goto(f"{tenant_server}/integrations/api-keys/")
+    assert key not in page.content()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Revoke CRM sync").click()
+    page.get_by_text("revoked").wait_for()
+    visit.check("api-key-revoked")
+    assert api_status(visit, f"{tenant_server}/api/v1/me/", key) == 401
+
+
+def test_a_csv_import_maps_columns_shows_progress_to_completion_and_hands_out_rejected_rows(
+    visit: Visit,
+    committed_tenant: Tenant,
+    tenant_server: str,
+    celery_worker_process: WorkerProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    django_db_blocker: Any,
+) -> None:
+    # The web server sends its tasks to this test's real worker.
+    monkeypatch.setitem(celery_app.conf, "task_default_queue", celery_worker_process.queue)
+    rows = ["Account ID,Company,Segment"]
+    rows += [f"crm-{index},Imported {index},smb" for index in range(1, 301)]
+    rows += ["crm-bad,,smb"]  # a new account without a name is refused
+    sign_in(visit, tenant_server, committed_tenant)
+    page = visit.page
+    page.goto(f"{tenant_server}/integrations/imports/")
+    visit.check("imports")
+    page.get_by_label("CSV file", exact=True).set_input_files(
+        files=[
+            {
+                "name": "crm-accounts.csv",
+                "mimeType": "text/csv",
+                "buffer": ("\n".join(rows) + "\n").encode(),
+            }
+        ]
+    )
+    page.get_by_label("The rows are").select_option("accounts")
+    page.get_by_label("external_id (required)").select_option("Account ID")
+    page.get_by_label("name", exact=True).select_option("Company")
+    assert page.get_by_label("segment", exact=True).input_value() == "Segment"  # matched by name
+    visit.check("import-mapping")
+    page.get_by_role("button", name="Start the import").click()
+    page.wait_for_url(re.compile(r".*/integrations/imports/\d+/$"))
+    assert page.get_by_role("progressbar").is_visible()
+    # htmx polls the progress until the worker finishes.
+    page.get_by_test_id("import-accepted").wait_for(timeout=60_000)
+    assert page.get_by_role("progressbar").get_attribute("aria-valuenow") == "100"
+    assert page.get_by_test_id("import-accepted").inner_text() == "300"
+    assert page.get_by_test_id("import-rejected").inner_text() == "1"
+    visit.check("import-finished")
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download the rejected rows (CSV)").click()
+    rejected = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
+    assert rejected.splitlines()[0].startswith("row,column,message")
+    assert "crm-bad" in rejected
+    with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
+        assert Account.objects.filter(external_id__startswith="crm-").count() == 300
+        assert Account.objects.get(external_id="crm-7").name == "Imported 7"
+
+
+def test_every_integration_page_and_the_job_log_pass_the_accessibility_check(
+    visit: Visit, committed_tenant: Tenant, tenant_server: str
+) -> None:
+    sign_in(visit, tenant_server, committed_tenant)
+    page = visit.page
+    for path, label in (
+        ("/integrations/jobs/", "jobs"),
+        ("/integrations/stripe/", "stripe"),
+        ("/integrations/webhooks/", "webhooks"),
+    ):
+        page.goto(f"{tenant_server}{path}")
+        visit.check(label)
+    page.get_by_label("Endpoint URL").fill("https://93.184.215.14/fullfield")
+    page.get_by_label(re.compile(r"import\.finished")).check()
+    page.get_by_role("button", name="Add the endpoint").click()
+    page.get_by_role("heading", name="Endpoint added: its signing secret").wait_for()
+    page.get_by_role("link", name="https://93.184.215.14/fullfield").click()
+    page.get_by_role("heading", name="Delivery log").wait_for()
+    visit.check("webhook-endpoint")
