@@ -16,7 +16,7 @@ from tests.fixtures import TenantClient
 pytestmark = pytest.mark.usefixtures("tenant_a")
 
 @pytest.fixture(autouse=True)
-def remove_uploaded_files() -> Iterator[None]:
+def remove_uploaded_files(tenant_a: object) -> Iterator[None]:
     yield
     for job in Job.objects.all():
         job.upload.delete(save=False)
