@@ -7,8 +7,10 @@ from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
+from django.core.cache import cache
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
@@ -16,6 +18,13 @@ from fullfield.web import charts, selectors
 
 FAVICON = Path(__file__).resolve().parent.parent / "static" / "fullfield" / "favicon.ico"
 RENEWAL_WINDOW_DAYS = 90
+# Revenue figures take a few hundred milliseconds over a year of terms; the dashboard shows them
+# with their "as of" time and recomputes them at most this often (cache keys are per tenant).
+REVENUE_CACHE_SECONDS = 300
+
+
+def revenue_cache_key() -> str:
+    return f"web:dashboard:revenue:{timezone.now().date().isoformat()}"
 
 
 @require_GET
@@ -41,7 +50,10 @@ def _thousands(amount: Decimal) -> str:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    overview = selectors.revenue_overview()
+    overview = cache.get(revenue_cache_key())
+    if not isinstance(overview, selectors.RevenueOverview):
+        overview = selectors.revenue_overview()
+        cache.set(revenue_cache_key(), overview, timeout=REVENUE_CACHE_SECONDS)
     movements = [
         charts.Movement(
             label=period.start.strftime("%b"),
