@@ -34,10 +34,16 @@ class SignUpThrottle(AnonRateThrottle):
     scope = "signup"
     rate = "5/hour"
 
+    def get_ident(self, request: Any) -> str:
+        # DRF's default trusts X-Forwarded-For unless NUM_PROXIES is set, and anyone can send
+        # that header: count by the connecting address only.
+        return str(request.META.get("REMOTE_ADDR", ""))
+
 
 class SignUpForm(forms.Form):
     name = forms.CharField(label="Company name", max_length=200)
-    slug = forms.SlugField(
+    # Checked by the tenancy service, whose message states the rule (lowercase, 2-40...).
+    slug = forms.CharField(
         label="Your address",
         max_length=40,
         help_text="Lowercase letters, digits and hyphens; your team signs in at this address.",

@@ -21,7 +21,9 @@ def public(world: World, db: None) -> None:
 
 def visitor() -> Client:
     """A browser from an address of its own, so the sign-up throttle counts it alone."""
-    return Client(HTTP_HOST="localhost", REMOTE_ADDR=f"198.51.100.{uuid.uuid4().int % 250 + 1}")
+    address = uuid.uuid4().hex
+    documentation_ip = f"2001:db8:{address[:4]}:{address[4:8]}:{address[8:12]}::{address[12:16]}"
+    return Client(HTTP_HOST="localhost", REMOTE_ADDR=documentation_ip)
 
 
 def sign_up(client: Client, **changes: str) -> object:
@@ -69,7 +71,7 @@ def test_signing_up_provisions_a_tenant_and_sends_the_admin_to_its_sign_in(publi
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"slug": "Not A Slug!"}, "slug", "Enter a valid"),
+        ({"slug": "Not A Slug!"}, "slug", "lowercase letters"),
         ({"slug": "www"}, "slug", "reserved"),
         ({"slug": "alpha"}, "slug", "Already taken"),
         ({"admin_email": "not-an-email"}, "admin_email", "valid email"),
@@ -95,6 +97,9 @@ def test_sign_up_is_throttled_per_address(public: None) -> None:
     ]
     assert statuses == [400] * 5 + [429]
     assert "Too many sign-ups" in sign_up(client).content.decode()  # type: ignore[attr-defined]
+    # A forged forwarding header does not buy a fresh allowance.
+    forged = client.post("/signup/", {"slug": ""}, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert forged.status_code == 429
     assert not Tenant.objects.filter(slug="delta-dyn").exists()
 
 
