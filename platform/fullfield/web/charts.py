@@ -87,16 +87,19 @@ def movement_chart(
     if not movements:
         return format_html('<p class="empty">{}</p>', "No data yet.")
     plot_height = height - PAD_BOTTOM - PAD_TOP
-    top = _scale(max(max(m.gained, m.lost) for m in movements))
-    half = plot_height / 2
-    axis_y = PAD_TOP + half
+    # One scale for gains and losses; the axis sits where the largest of each leaves it, so
+    # neither half is empty space.
+    most_gained = max(m.gained for m in movements)
+    most_lost = max(m.lost for m in movements)
+    top = _scale(most_gained + most_lost)
+    axis_y = PAD_TOP + plot_height * (most_gained / top if most_gained + most_lost else 0.5)
     step = (width - PAD_LEFT) / len(movements)
     marks = []
     ticks = []
     for index, movement in enumerate(movements):
         x = PAD_LEFT + index * step + step * 0.15
-        up = half * movement.gained / top
-        down = half * movement.lost / top
+        up = plot_height * movement.gained / top
+        down = plot_height * movement.lost / top
         bar_width = f"{max(step * 0.7, 1):.1f}"
         marks.append(
             ("bar-up", f"{x:.1f}", f"{axis_y - up:.1f}", bar_width, f"{up:.1f}", movement.title)
@@ -130,9 +133,10 @@ def line_chart(
         return format_html('<p class="empty">{}</p>', "Not enough data for a trend yet.")
     plot_height = height - PAD_BOTTOM - PAD_TOP
     top = _scale(max(point.value for point in points))
-    step = (width - PAD_LEFT * 2) / (len(points) - 1)
+    inset = 16  # room for the first and last labels
+    step = (width - inset * 2) / (len(points) - 1)
     coordinates = [
-        (PAD_LEFT + index * step, PAD_TOP + plot_height - plot_height * point.value / top)
+        (inset + index * step, PAD_TOP + plot_height - plot_height * point.value / top)
         for index, point in enumerate(points)
     ]
     line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coordinates)
