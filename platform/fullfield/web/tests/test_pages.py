@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -191,3 +192,24 @@ def test_the_account_360_shows_both_halves_and_the_timeline(alice_client: Tenant
 def test_charlie_gets_404_on_alices_account(charlie_client: TenantClient) -> None:
     account = AccountFactory.create(name="Alpha Only")
     assert charlie_client.get(f"/accounts/{account.pk}/").status_code == 404
+
+
+def test_the_timeline_shows_older_entries_on_request_without_repeating_any(
+    alice_client: TenantClient,
+) -> None:
+    account = AccountFactory.create(name="Long History")
+    now = timezone.now()
+    for index in range(30):
+        TicketFactory(
+            account=account, subject=f"Ticket {index:02}", opened_at=now - dt.timedelta(hours=index)
+        )
+    page = alice_client.get(f"/accounts/{account.pk}/")
+    first = page.context["timeline"]
+    assert len(first.entries) == 25 and first.next is not None
+    more = alice_client.get(
+        f"/accounts/{account.pk}/",
+        {"after": first.next.encode()},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "<html" not in more and "Show older entries" not in more
+    assert sorted(set(re.findall(r"Ticket \d\d", more))) == [f"Ticket {i}" for i in range(25, 30)]
