@@ -217,8 +217,11 @@ def test_a_person_finds_an_account_and_reads_its_360(
     page.wait_for_url("**/accounts/")
     assert page.get_by_test_id("account-total").inner_text() == str(total)
     visit.check("accounts")
-    # Typing filters in place (htmx swaps the results, the address follows).
-    page.get_by_label("Search").fill(account.name)
+    # "/" jumps to the search box; typing filters in place (htmx swaps the results, the
+    # address follows).
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type(account.name)
     page.wait_for_url(re.compile(r".*q=.*"))
     page.get_by_role("link", name=account.name, exact=True).wait_for()
     assert int(page.get_by_test_id("account-total").inner_text()) < total
