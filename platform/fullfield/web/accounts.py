@@ -144,9 +144,11 @@ def _filtered(listing: Listing) -> QuerySet[Account]:
 
 
 def _sorted(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
-    queryset = selectors.accounts_with_revenue(queryset).annotate(
-        renewal_sort=Coalesce(F("next_renewal_on"), Value(FAR_FUTURE))
-    )
+    queryset = selectors.accounts_with_revenue(queryset)
+    if listing.sort.key == "renewal":
+        # Accounts without a renewal date sort after every dated one (and keyset pages need a
+        # value that is never NULL).
+        queryset = queryset.annotate(renewal_sort=Coalesce(F("next_renewal_on"), Value(FAR_FUTURE)))
     field = listing.sort.field
     if listing.after is not None:
         value, last_id = listing.after
