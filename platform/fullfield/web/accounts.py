@@ -168,16 +168,29 @@ def account_list(request: HttpRequest) -> HttpResponse:
     except DomainError:
         listing = _listing_without_cursor(request)
     queryset = _filtered(listing)
-    rows = list(
-        _sorted(queryset, listing).only(
-            "id", "name", "domain", "segment", "lifecycle_stage", "created_at"
-        )[: PAGE_SIZE + 1]
-    )
+    shown = ("id", "name", "domain", "segment", "lifecycle_stage", "created_at")
+    if listing.sort.key in ("mrr", "renewal"):
+        keys = selectors.account_page_by_revenue(
+            queryset,
+            key=listing.sort.key,
+            descending=listing.descending,
+            after=listing.after,
+            limit=PAGE_SIZE + 1,
+        )
+        found = selectors.accounts_with_revenue(
+            Account.objects.filter(pk__in=[account_id for account_id, _ in keys])
+        ).only(*shown)
+        by_id = {account.pk: account for account in found}
+        rows = [by_id[account_id] for account_id, _ in keys if account_id in by_id]
+        sort_values = {account_id: value for account_id, value in keys}
+    else:
+        rows = list(_sorted(queryset, listing).only(*shown)[: PAGE_SIZE + 1])
+        sort_values = {row.pk: getattr(row, listing.sort.field) for row in rows}
     next_query = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
         last = rows[-1]
-        next_query = listing.query(after=_encode_cursor(getattr(last, listing.sort.field), last.pk))
+        next_query = listing.query(after=_encode_cursor(sort_values[last.pk], last.pk))
     columns: dict[str, dict[str, Any]] = {
         sort.key: {
             "sort": sort,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     DecimalField,
     Exists,
@@ -153,3 +154,57 @@ def account_daily_usage(
 
 def _days(first: dt.date, last: dt.date) -> Sequence[dt.date]:
     return [first + dt.timedelta(days=offset) for offset in range((last - first).days + 1)]
+
+
+def account_page_by_revenue(
+    queryset: QuerySet[Account],
+    *,
+    key: str,
+    descending: bool,
+    after: tuple[Any, int] | None,
+    limit: int,
+    today: dt.date | None = None,
+) -> list[tuple[int, Any]]:
+    """(id, sort value) of one page of accounts ordered by MRR in force today ("mrr") or by
+    next renewal date ("renewal", accounts without one last), then id.
+
+    Hand-written because ordering by a per-account subquery runs it for every account of the
+    tenant; one aggregate over the terms in force, joined once, reads them in a single pass.
+    """
+    today = today or timezone.now().date()
+    if key == "mrr":
+        key_sql = "COALESCE(revenue.mrr, 0)"
+    elif key == "renewal":
+        key_sql = "COALESCE(revenue.renewal, DATE '9999-12-31')"
+    else:
+        raise ValueError(f"unknown revenue sort {key!r}")
+    direction, beyond = ("DESC", "<") if descending else ("ASC", ">")
+    params: list[Any] = [list(Subscription.IN_FORCE_STATUSES), today, today]
+    scope = ""
+    if queryset.query.has_filters():
+        scope_sql, scope_params = queryset.order_by().values("id").query.sql_with_params()
+        scope = f"AND account.id IN ({scope_sql})"
+        params.extend(scope_params)
+    keyset = ""
+    if after is not None:
+        keyset = f"AND ({key_sql}, account.id) {beyond} (%s, %s)"
+        params.extend(after)
+    params.append(limit)
+    sql = f"""
+        WITH revenue AS (
+            SELECT account_id, SUM(mrr) AS mrr, MIN(period_end) AS renewal
+            FROM {Subscription._meta.db_table}
+            WHERE status = ANY(%s) AND period_start <= %s
+              AND (period_end IS NULL OR period_end > %s)
+            GROUP BY account_id
+        )
+        SELECT account.id, {key_sql}
+        FROM {Account._meta.db_table} account
+        LEFT JOIN revenue ON revenue.account_id = account.id
+        WHERE TRUE {scope} {keyset}
+        ORDER BY 2 {direction}, account.id {direction}
+        LIMIT %s
+    """  # noqa: S608 - table names and fixed fragments are ours; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(row[0], row[1]) for row in cursor.fetchall()]
