@@ -45,6 +45,9 @@ LARGE_ACCOUNTS = int(os.environ.get("BENCH_LARGE_ACCOUNTS", "0"))
 # Page costs follow accounts and subscription terms, not event history; a short history keeps
 # seeding the large tenant to minutes.
 LARGE_MONTHS = int(os.environ.get("BENCH_LARGE_MONTHS", "3"))
+# Optional: only pages whose label contains this text; skip the demo tenant.
+ONLY = os.environ.get("BENCH_ONLY", "")
+SKIP_DEMO = os.environ.get("BENCH_SKIP_DEMO") == "1"
 
 
 def _tenant(slug: str, accounts: int, months: int | None = None) -> Tenant:
@@ -105,6 +108,8 @@ def _measure(tenant: Tenant) -> None:
     print(f"\n{tenant.slug}: {accounts:,} accounts, {ROUNDS} rounds per page")
     print(f"{'page':34} {'p50 ms':>8} {'p95 ms':>8} {'queries':>8}")
     for label, path in _pages(tenant):
+        if ONLY not in label:
+            continue
         headers = {"HX-Request": "true"} if path.endswith("&hx=1") else {}
         timings: list[float] = []
         queries = 0
@@ -129,7 +134,8 @@ def _measure(tenant: Tenant) -> None:
 
 
 def main() -> None:
-    _measure(_tenant(settings.FULLFIELD_DEMO_TENANT, 2000))
+    if not SKIP_DEMO:
+        _measure(_tenant(settings.FULLFIELD_DEMO_TENANT, 2000))
     if LARGE_ACCOUNTS:
         _measure(_tenant("bench-large", LARGE_ACCOUNTS, LARGE_MONTHS))
 
