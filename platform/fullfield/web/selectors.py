@@ -126,12 +126,25 @@ def accounts_renewing_within(
 
 
 def account_segments() -> list[str]:
-    return list(
-        Account.objects.exclude(segment="")
-        .order_by("segment")
-        .values_list("segment", flat=True)
-        .distinct()
-    )
+    """The tenant's segments, in order.
+
+    A loose index scan (one index probe per distinct segment) by hand: SELECT DISTINCT reads
+    every account, which shows at 100,000 accounts.
+    """
+    table = Account._meta.db_table
+    sql = f"""
+        WITH RECURSIVE segments(segment) AS (
+            (SELECT segment FROM {table} WHERE segment > '' ORDER BY segment LIMIT 1)
+            UNION ALL
+            SELECT (SELECT segment FROM {table} WHERE segment > segments.segment
+                    ORDER BY segment LIMIT 1)
+            FROM segments WHERE segments.segment IS NOT NULL
+        )
+        SELECT segment FROM segments WHERE segment IS NOT NULL
+    """  # noqa: S608 - the table name is the model's
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]
 
 
 # --- account 360 --------------------------------------------------------------------------
@@ -169,7 +182,8 @@ def account_page_by_revenue(
     next renewal date ("renewal", accounts without one last), then id.
 
     Hand-written because ordering by a per-account subquery runs it for every account of the
-    tenant; one aggregate over the terms in force, joined once, reads them in a single pass.
+    tenant; one aggregate over the terms in force, joined once, reads them in a single pass
+    (MATERIALIZED: a parallel plan would otherwise build the aggregate once per worker).
     """
     today = today or timezone.now().date()
     if key == "mrr":
@@ -191,7 +205,7 @@ def account_page_by_revenue(
         params.extend(after)
     params.append(limit)
     sql = f"""
-        WITH revenue AS (
+        WITH revenue AS MATERIALIZED (
             SELECT account_id, SUM(mrr) AS mrr, MIN(period_end) AS renewal
             FROM {Subscription._meta.db_table}
             WHERE status = ANY(%s) AND period_start <= %s

@@ -97,6 +97,8 @@ def test_the_accounts_list_filters_by_segment_stage_renewal_and_search(
     def names(query: str) -> str:
         return alice_client.get(f"/accounts/?{query}").content.decode()
 
+    offered = names("")
+    assert '<option value="enterprise">' in offered and '<option value="smb">' in offered
     assert "Globex" in names("segment=enterprise") and "Initech" not in names("segment=enterprise")
     assert "Initech" in names("stage=churned") and "Globex" not in names("stage=churned")
     assert "Umbrella" in names("renewal=30") and "Initech" not in names("renewal=30")
