@@ -15,6 +15,7 @@ from tests.fixtures import TenantClient
 
 pytestmark = pytest.mark.usefixtures("tenant_a")
 
+
 @pytest.fixture(autouse=True)
 def remove_uploaded_files(tenant_a: object) -> Iterator[None]:
     yield
