@@ -32,13 +32,14 @@ lock:
 run: $(STAMP)
 	$(BIN)/fullfield run $(if $(PORT),--port $(PORT))
 
-# Browser tests drive Debian's Chromium; installed here when missing and we may (root).
+# Browser tests drive Debian's Chromium and fail without it; installed here when missing and we
+# may (root with apt-get). Elsewhere install `chromium` yourself (see README).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "could not install chromium; browser tests will be skipped"; \
-	  else echo "chromium not found; browser tests will be skipped"; fi; }
+	      || echo "could not install chromium; the browser tests will fail (see README)"; \
+	  else echo "chromium not found; the browser tests will fail: install chromium (see README)"; fi; }
 
 test: $(STAMP) browser
 	$(BIN)/fullfield test

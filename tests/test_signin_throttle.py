@@ -56,6 +56,7 @@ def test_the_sign_in_form_refuses_an_account_after_its_failed_attempts_with_retr
     assert throttled.status_code == 429
     assert 0 < int(throttled["Retry-After"]) <= 900
     assert "Too many failed sign-in attempts" in throttled.context["form"].non_field_errors()[0]
+    assert "Too many failed sign-in attempts" in throttled.content.decode()  # shown on the page
     assert "_auth_user_id" not in throttled.wsgi_request.session
     # Another account from another address signs in as usual.
     assert sign_in(world, "bob@alpha.test", PASSWORD, f"{address}8").status_code == 302

@@ -12,7 +12,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from fullfield.api.exceptions import json_bad_request, json_not_found, json_server_error
 from fullfield.api.views import WhoAmIApi, healthz
 from fullfield.tenancy.api import TenantSettingsApi
-from fullfield.users.signin import ThrottledLoginView
+from fullfield.web import accounts as account_pages
 from fullfield.web import views as web_views
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -26,10 +26,31 @@ urlpatterns = [
     path("", web_views.dashboard, name="dashboard"),
     path(
         "login/",
-        ThrottledLoginView.as_view(template_name="registration/login.html"),
+        web_views.SignInView.as_view(template_name="registration/login.html"),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path(
+        "password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(),
+        name="password_reset_done",
+    ),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("favicon.ico", web_views.favicon, name="favicon"),
+    path("accounts/", account_pages.account_list, name="account-list"),
+    path("accounts/export.csv", account_pages.account_export, name="account-export"),
+    path("accounts/<int:account_id>/", account_pages.account_detail, name="account-detail"),
+    path("integrations/", include("apps.integrations.page_urls")),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

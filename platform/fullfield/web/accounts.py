@@ -1,0 +1,371 @@
+"""The accounts list (filters, sort, keyset pages, CSV export) and the Account 360 page."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from django.contrib.auth.decorators import login_required
+from django.db.models import Avg, Case, Count, F, Max, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from apps.accounts import selectors as account_selectors
+from apps.accounts.filters import AccountFilter
+from apps.accounts.models import Account, LifecycleStage, Opportunity
+from apps.integrations.imports.exports import csv_cell_neutralise
+from fullfield.errors import DomainError, NotFound
+from fullfield.web import charts, selectors
+
+PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 25
+USAGE_DAYS = 90
+RENEWAL_WINDOWS = (30, 60, 90, 180)
+FAR_FUTURE = dt.date(9999, 12, 31)
+
+
+@dataclass(frozen=True)
+class Sort:
+    key: str
+    label: str
+    field: str  # the column (or annotation) the keyset runs over, ascending
+    kind: type
+
+
+SORTS = {
+    sort.key: sort
+    for sort in (
+        Sort("name", "Name", "name", str),
+        Sort("mrr", "MRR", "current_mrr", Decimal),
+        Sort("renewal", "Next renewal", "renewal_sort", dt.date),
+        Sort("created", "Added", "created_at", dt.datetime),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What the accounts list shows, read from the query string."""
+
+    search: str
+    segment: str
+    stages: list[str]
+    renewal_days: int | None
+    sort: Sort
+    descending: bool
+    after: tuple[Any, int] | None
+
+    @property
+    def sort_param(self) -> str:
+        return f"-{self.sort.key}" if self.descending else self.sort.key
+
+    def query(self, **changes: Any) -> str:
+        """The query string of this listing with some parameters changed (None drops one)."""
+        params: dict[str, Any] = {
+            "q": self.search,
+            "segment": self.segment,
+            "stage": self.stages,
+            "renewal": self.renewal_days,
+            "sort": self.sort_param,
+        }
+        params.update(changes)
+        pairs: list[tuple[str, Any]] = []
+        for name, value in params.items():
+            if value in (None, "", []):
+                continue
+            pairs.extend((name, item) for item in (value if isinstance(value, list) else [value]))
+        return urlencode(pairs)
+
+
+def _encode_cursor(value: Any, account_id: int) -> str:
+    raw = orjson.dumps([str(value) if isinstance(value, Decimal) else value, account_id])
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _decode_cursor(cursor: str, kind: type) -> tuple[Any, int]:
+    try:
+        value, account_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        if kind is Decimal:
+            value = Decimal(value)
+        elif kind is dt.date:
+            value = dt.date.fromisoformat(value)
+        elif kind is dt.datetime:
+            value = dt.datetime.fromisoformat(value)
+        else:
+            value = str(value)
+        return value, int(account_id)
+    except (ValueError, TypeError, binascii.Error, InvalidOperation, orjson.JSONDecodeError):
+        raise DomainError("This page link is damaged.", fields={"after": ["Invalid."]}) from None
+
+
+def _listing(request: HttpRequest) -> Listing:
+    params = request.GET
+    sort_param = params.get("sort", "name")
+    descending = sort_param.startswith("-")
+    sort = SORTS.get(sort_param.lstrip("-"), SORTS["name"])
+    renewal = params.get("renewal", "")
+    renewal_days = int(renewal) if renewal.isdigit() and int(renewal) in RENEWAL_WINDOWS else None
+    stages = [stage for stage in params.getlist("stage") if stage in LifecycleStage.values]
+    after = params.get("after")
+    return Listing(
+        search=params.get("q", "").strip()[:200],
+        segment=params.get("segment", "").strip()[:50],
+        stages=stages,
+        renewal_days=renewal_days,
+        sort=sort,
+        descending=descending,
+        after=_decode_cursor(after, sort.kind) if after else None,
+    )
+
+
+def _filtered(listing: Listing) -> QuerySet[Account]:
+    data: dict[str, Any] = {"segment": listing.segment}
+    queryset = AccountFilter(data=data, queryset=account_selectors.account_list()).qs
+    if listing.stages:
+        # Not the filter set's MultipleChoiceFilter: it adds a DISTINCT over every column,
+        # which a plain IN on the account's own column never needs.
+        queryset = queryset.filter(lifecycle_stage__in=listing.stages)
+    if listing.search:
+        queryset = queryset.filter(
+            Q(name__icontains=listing.search)
+            | Q(domain__icontains=listing.search)
+            | Q(external_id=listing.search)
+        )
+    if listing.renewal_days:
+        queryset = selectors.accounts_renewing_within(queryset, days=listing.renewal_days)
+    return queryset
+
+
+def _sorted(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
+    queryset = selectors.accounts_with_revenue(queryset)
+    if listing.sort.key == "renewal":
+        # Accounts without a renewal date sort after every dated one (and keyset pages need a
+        # value that is never NULL).
+        queryset = queryset.annotate(renewal_sort=Coalesce(F("next_renewal_on"), Value(FAR_FUTURE)))
+    field = listing.sort.field
+    if listing.after is not None:
+        value, last_id = listing.after
+        beyond = "lt" if listing.descending else "gt"
+        queryset = queryset.filter(
+            Q(**{f"{field}__{beyond}": value}) | Q(**{field: value, f"id__{beyond}": last_id})
+        )
+    order = [f"-{field}", "-id"] if listing.descending else [field, "id"]
+    return queryset.order_by(*order)
+
+
+@login_required
+@require_GET
+def account_list(request: HttpRequest) -> HttpResponse:
+    try:
+        listing = _listing(request)
+    except DomainError:
+        listing = _listing_without_cursor(request)
+    queryset = _filtered(listing)
+    shown = ("id", "name", "domain", "segment", "lifecycle_stage", "created_at")
+    if listing.sort.key in ("mrr", "renewal"):
+        keys = selectors.account_page_by_revenue(
+            queryset,
+            key=listing.sort.key,
+            descending=listing.descending,
+            after=listing.after,
+            limit=PAGE_SIZE + 1,
+        )
+        found = selectors.accounts_with_revenue(
+            Account.objects.filter(pk__in=[account_id for account_id, _ in keys])
+        ).only(*shown)
+        by_id = {account.pk: account for account in found}
+        rows = [by_id[account_id] for account_id, _ in keys if account_id in by_id]
+        sort_values = {account_id: value for account_id, value in keys}
+    else:
+        rows = list(_sorted(queryset, listing).only(*shown)[: PAGE_SIZE + 1])
+        sort_values = {row.pk: getattr(row, listing.sort.field) for row in rows}
+    next_query = None
+    if len(rows) > PAGE_SIZE:
+        rows = rows[:PAGE_SIZE]
+        last = rows[-1]
+        next_query = listing.query(after=_encode_cursor(sort_values[last.pk], last.pk))
+    columns: dict[str, dict[str, Any]] = {
+        sort.key: {
+            "sort": sort,
+            "current": sort is listing.sort,
+            "aria": (
+                ("descending" if listing.descending else "ascending")
+                if sort is listing.sort
+                else None
+            ),
+            "query": listing.query(
+                sort=f"-{sort.key}" if sort is listing.sort and not listing.descending else sort.key
+            ),
+        }
+        for sort in SORTS.values()
+    }
+    context = {
+        "listing": listing,
+        "rows": rows,
+        "total": queryset.count(),
+        "columns": columns,
+        "next_query": next_query,
+        "first_query": listing.query() if listing.after else None,
+        "export_query": listing.query(sort=None),
+        "segments": selectors.account_segments(),
+        "stages": LifecycleStage.choices,
+        "renewal_windows": RENEWAL_WINDOWS,
+        "today": timezone.now().date(),
+    }
+    template = "web/accounts.html"
+    if request.htmx:  # type: ignore[attr-defined]
+        template += "#results"
+    return render(request, template, context)
+
+
+def _listing_without_cursor(request: HttpRequest) -> Listing:
+    params = request.GET.copy()
+    params.pop("after", None)
+    request.GET = params  # type: ignore[assignment]
+    return _listing(request)
+
+
+EXPORT_COLUMNS = (
+    "id",
+    "name",
+    "domain",
+    "segment",
+    "tier",
+    "region",
+    "industry",
+    "lifecycle_stage",
+    "current_mrr",
+    "next_renewal_on",
+    "source_system",
+    "external_id",
+)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+@require_GET
+def account_export(request: HttpRequest) -> StreamingHttpResponse:
+    """Every account of the current filters as CSV; cells that a spreadsheet would run as a
+    formula are neutralised."""
+    listing = _listing_without_cursor(request)
+    queryset = _sorted(_filtered(listing), listing).values_list(*EXPORT_COLUMNS)
+
+    def lines() -> Iterator[str]:
+        # csv.writer on a stream whose write() returns the line: each row is yielded as written.
+        writer = csv.writer(_Echo(), lineterminator="\r\n")
+        yield writer.writerow(EXPORT_COLUMNS)
+        for row in queryset.iterator(chunk_size=2000):
+            yield writer.writerow([csv_cell_neutralise(cell) for cell in row])
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="accounts-{stamp}.csv"'
+    return response
+
+
+# --- Account 360 --------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
+    after = request.GET.get("after")
+    try:
+        position = account_selectors.TimelinePosition.decode(after) if after else None
+        if request.htmx and position is not None:  # type: ignore[attr-defined]
+            timeline = account_selectors.account_timeline(
+                account_id=account_id, page_size=TIMELINE_PAGE_SIZE, after=position
+            )
+            return render(
+                request,
+                "web/account_detail.html#timeline-page",
+                {"account_id": account_id, "timeline": timeline},
+            )
+        view = account_selectors.account_360(account_id=account_id)
+    except (NotFound, DomainError):
+        raise Http404("No such account.") from None
+    today = timezone.now().date()
+    usage = selectors.account_daily_usage(account_id=account_id, days=USAGE_DAYS, today=today)
+    usage_points = [
+        charts.Point(
+            label=day.strftime("%d %b"), value=count, title=f"{day:%d %b %Y}: {count} events"
+        )
+        for day, count in usage
+    ]
+    context = {
+        "view": view,
+        "account": view.account,
+        "account_id": account_id,
+        "today": today,
+        "usage_chart": charts.bar_chart(
+            usage_points,
+            label=f"Product usage events per day over the last {USAGE_DAYS} days",
+            every=15,
+        ),
+        "usage_total": sum(count for _, count in usage),
+        "usage_days": USAGE_DAYS,
+        "leads": list(
+            account_selectors.lead_list()
+            .filter(converted_account_id=account_id)
+            .order_by("-converted_at", "-id")[:10]
+        ),
+        "opportunities": list(
+            account_selectors.opportunity_list()
+            .filter(account_id=account_id)
+            # Open deals first, then the most recent closes.
+            .order_by(
+                Case(When(status=Opportunity.Status.OPEN, then=0), default=1),
+                F("close_date").desc(nulls_last=True),
+                "-id",
+            )[:10]
+        ),
+        "milestones": _milestones(view),
+        "tickets": list(
+            account_selectors.ticket_list().filter(account_id=account_id).order_by("-opened_at")[:8]
+        ),
+        "surveys": _surveys_by_moment(account_id),
+        "subscriptions": list(
+            account_selectors.subscription_list()
+            .filter(account_id=account_id)
+            .order_by("-period_start", "-id")[:8]
+        ),
+        "timeline": account_selectors.account_timeline(
+            account_id=account_id, page_size=TIMELINE_PAGE_SIZE
+        ),
+    }
+    return render(request, "web/account_detail.html", context)
+
+
+def _milestones(view: account_selectors.Account360) -> list[Any]:
+    if view.onboarding is None:
+        return []
+    return list(
+        account_selectors.milestone_list()
+        .filter(plan_id=view.onboarding["plan"])
+        .order_by("position", "id")
+    )
+
+
+def _surveys_by_moment(account_id: int) -> list[Any]:
+    return list(
+        account_selectors.survey_response_list()
+        .filter(account_id=account_id)
+        .values("moment", "kind")
+        .annotate(responses=Count("id"), average=Avg("score"), last_at=Max("responded_at"))
+        .order_by("moment", "kind")
+    )

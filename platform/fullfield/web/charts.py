@@ -1,0 +1,168 @@
+"""Charts as server-rendered inline SVG: no script, works offline, readable by screen readers.
+
+Each chart is an <svg role="img"> with an aria-label summing it up and a <title> per mark (the
+browser shows it on hover); pages also offer the numbers as a table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+PAD_LEFT = 8
+PAD_BOTTOM = 18
+PAD_TOP = 6
+
+
+@dataclass(frozen=True)
+class Point:
+    label: str
+    value: float
+    title: str = ""
+
+
+def _scale(maximum: float) -> float:
+    return maximum if maximum > 0 else 1.0
+
+
+def bar_chart(
+    points: Sequence[Point], *, label: str, width: int = 640, height: int = 140, every: int = 1
+) -> SafeString:
+    """Vertical bars, one per point; every `every`-th point's label is written under it."""
+    if not points:
+        return format_html('<p class="empty">{}</p>', "No data yet.")
+    plot_height = height - PAD_BOTTOM - PAD_TOP
+    step = (width - PAD_LEFT) / len(points)
+    top = _scale(max(point.value for point in points))
+    bars = []
+    ticks = []
+    for index, point in enumerate(points):
+        bar_height = plot_height * point.value / top
+        x = PAD_LEFT + index * step
+        bars.append(
+            (
+                f"{x + step * 0.1:.1f}",
+                f"{PAD_TOP + plot_height - bar_height:.1f}",
+                f"{max(step * 0.8, 1):.1f}",
+                f"{bar_height:.1f}",
+                point.title or f"{point.label}: {point.value:g}",
+            )
+        )
+        if index % every == 0:
+            ticks.append((f"{x + step / 2:.1f}", f"{height - 4}", point.label))
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>{}{}</svg>',
+        width,
+        height,
+        label,
+        PAD_LEFT,
+        width,
+        PAD_TOP + plot_height,
+        PAD_TOP + plot_height,
+        format_html_join(
+            "",
+            '<rect class="bar" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            bars,
+        ),
+        format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', ticks),
+    )
+
+
+@dataclass(frozen=True)
+class Movement:
+    label: str
+    gained: float  # new + expansion + reactivated
+    lost: float  # contraction + churned, as a positive amount
+    title: str = ""
+
+
+def movement_chart(
+    movements: Sequence[Movement], *, label: str, width: int = 640, height: int = 180
+) -> SafeString:
+    """Gains above the axis in green, losses below it in red, one pair of bars per period."""
+    if not movements:
+        return format_html('<p class="empty">{}</p>', "No data yet.")
+    plot_height = height - PAD_BOTTOM - PAD_TOP
+    # One scale for gains and losses; the axis sits where the largest of each leaves it, so
+    # neither half is empty space.
+    most_gained = max(m.gained for m in movements)
+    most_lost = max(m.lost for m in movements)
+    top = _scale(most_gained + most_lost)
+    axis_y = PAD_TOP + plot_height * (most_gained / top if most_gained + most_lost else 0.5)
+    step = (width - PAD_LEFT) / len(movements)
+    marks = []
+    ticks = []
+    for index, movement in enumerate(movements):
+        x = PAD_LEFT + index * step + step * 0.15
+        up = plot_height * movement.gained / top
+        down = plot_height * movement.lost / top
+        bar_width = f"{max(step * 0.7, 1):.1f}"
+        marks.append(
+            ("bar-up", f"{x:.1f}", f"{axis_y - up:.1f}", bar_width, f"{up:.1f}", movement.title)
+        )
+        marks.append(("bar-down", f"{x:.1f}", f"{axis_y:.1f}", bar_width, f"{down:.1f}", ""))
+        ticks.append((f"{x + step * 0.35:.1f}", f"{height - 4}", movement.label))
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>{}{}</svg>',
+        width,
+        height,
+        label,
+        PAD_LEFT,
+        width,
+        f"{axis_y:.1f}",
+        f"{axis_y:.1f}",
+        format_html_join(
+            "",
+            '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            marks,
+        ),
+        format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', ticks),
+    )
+
+
+def line_chart(
+    points: Sequence[Point], *, label: str, width: int = 640, height: int = 140
+) -> SafeString:
+    """A line with a shaded area under it, the scale starting at zero."""
+    if len(points) < 2:
+        return format_html('<p class="empty">{}</p>', "Not enough data for a trend yet.")
+    plot_height = height - PAD_BOTTOM - PAD_TOP
+    top = _scale(max(point.value for point in points))
+    inset = 16  # room for the first and last labels
+    step = (width - inset * 2) / (len(points) - 1)
+    coordinates = [
+        (inset + index * step, PAD_TOP + plot_height - plot_height * point.value / top)
+        for index, point in enumerate(points)
+    ]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in coordinates)
+    base = PAD_TOP + plot_height
+    area = f"{coordinates[0][0]:.1f},{base} {line} {coordinates[-1][0]:.1f},{base}"
+    dots = [
+        (f"{x:.1f}", f"{y:.1f}", point.title or f"{point.label}: {point.value:g}")
+        for (x, y), point in zip(coordinates, points, strict=True)
+    ]
+    ticks = [
+        (f"{x:.1f}", f"{height - 4}", point.label)
+        for (x, _), point in zip(coordinates, points, strict=True)
+    ]
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<polygon class="area" points="{}"/><polyline class="line" points="{}"/>{}{}</svg>',
+        width,
+        height,
+        label,
+        area,
+        line,
+        format_html_join(
+            "", '<circle cx="{}" cy="{}" r="3" fill="#1f6feb"><title>{}</title></circle>', dots
+        ),
+        format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', ticks),
+    )
+
+
+__all__ = ["Movement", "Point", "bar_chart", "line_chart", "movement_chart"]
