@@ -6,6 +6,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
+from apps.scoring.models import HealthScore
+
 
 @dataclass(frozen=True)
 class CurrentHealth:
@@ -20,11 +22,21 @@ class CurrentHealth:
 
 
 def account_current_health(*, account_ids: Collection[int]) -> dict[int, CurrentHealth]:
-    """The current health of each scored account among these; unscored accounts are absent.
-
-    No account is scored until the recompute service exists, so every account is absent.
-    """
-    return {}
+    """The current health of each scored account among these; unscored accounts are absent."""
+    rows = HealthScore.objects.filter(account_id__in=list(account_ids)).values_list(
+        "account_id", "score", "band", "previous_score", "as_of", "churn_probability"
+    )
+    return {
+        account_id: CurrentHealth(
+            account_id=account_id,
+            score=score,
+            band=band,
+            previous_score=previous_score,
+            as_of=as_of,
+            churn_probability=churn_probability,
+        )
+        for account_id, score, band, previous_score, as_of, churn_probability in rows
+    }
 
 
 def account_churn_probabilities(*, account_ids: Collection[int]) -> dict[int, float]:
