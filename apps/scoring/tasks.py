@@ -67,9 +67,10 @@ def health_recompute(full: bool = True, backfill_days: int = 0) -> int:
 
 
 @shared_task(name="scoring.health_sweep")
-def health_sweep() -> bool:
-    """Beat, per tenant: schedule a pass for marks whose task was lost."""
-    if services.health_marked_exist(older_than_seconds=DEBOUNCE_KEY_TTL // 2):
+def health_sweep(older_than_seconds: int = DEBOUNCE_KEY_TTL // 2) -> bool:
+    """Beat, per tenant: schedule a pass for marks older than a pass's usual delay (their task
+    was lost, or its worker died mid-pass and its transaction rolled back)."""
+    if services.health_marked_exist(older_than_seconds=older_than_seconds):
         cache.delete(DEBOUNCE_KEY)
         return _schedule_marked(0)
     return False
