@@ -8,9 +8,8 @@ from typing import Any
 from django.utils import timezone
 
 from apps.accounts.models import Account, UsageDay
-from apps.scoring.metrics import components_normalise
 from apps.scoring.models import HealthProfile
-from apps.scoring.services import health_profile_default_ensure
+from apps.scoring.services import health_profile_default_ensure, health_profile_update
 
 
 def today() -> dt.date:
@@ -23,10 +22,9 @@ def points(*pairs: tuple[float, float]) -> dict[str, Any]:
 
 def use_components(*components: dict[str, Any]) -> HealthProfile:
     """Make the tenant's catch-all profile score with exactly these components."""
-    profile = health_profile_default_ensure()
-    profile.components = components_normalise(components)
-    profile.save()
-    return profile
+    return health_profile_update(
+        profile=health_profile_default_ensure(), data={"components": list(components)}
+    )
 
 
 def usage(account: Account, days_ago: int, name: str = "login", count: int = 1) -> None:

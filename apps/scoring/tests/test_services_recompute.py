@@ -28,7 +28,7 @@ from apps.scoring.tests.helpers import active_days_component, points, today, usa
 
 pytestmark = pytest.mark.usefixtures("tenant_a")
 
-IDENTITY = points((-1000, -1000), (1000, 1000))
+IDENTITY = points((-1000, 0), (1000, 100))  # any mapping: the test reads raw values
 
 
 def _raw_values(score: HealthScore) -> list[float | None]:

@@ -17,7 +17,7 @@ from apps.accounts.models import Account
 from apps.accounts.services import accounts_touch
 from apps.scoring.models import HealthScore
 from apps.scoring.services import health_recompute
-from apps.scoring.tests.helpers import active_days_component, usage, use_components
+from apps.scoring.tests.helpers import active_days_component, points, usage, use_components
 from fullfield.celery_app import app
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import WorkerProcess, database_url_for_tests, running_celery_worker
@@ -129,3 +129,32 @@ def test_a_worker_killed_mid_recompute_leaves_one_correct_score_per_account_afte
         assert Account.objects.filter(
             health_score=30.0, health_as_of__lte=timezone.now()
         ).count() == len(accounts)
+
+
+def test_changing_a_profile_rescores_every_account_on_a_worker(
+    committed_tenant: Tenant,
+    celery_worker_process: WorkerProcess,
+    django_db_blocker: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Tasks this process sends on commit go to this test's worker.
+    monkeypatch.setitem(app.conf, "task_default_queue", celery_worker_process.queue)
+    with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
+        account = Account.objects.create(name="Acme")
+        for day in range(4):
+            usage(account, day)
+        use_components(active_days_component())  # commits: the worker rescores (40)
+
+    def score_is(value: float) -> Callable[[], bool]:
+        def check() -> bool:
+            with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
+                return HealthScore.objects.filter(account=account, score=value).exists()
+
+        return check
+
+    wait_until(score_is(40.0), celery_worker_process)
+    with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
+        component = active_days_component()
+        component["mapping"] = points((0, 0), (8, 100))
+        use_components(component)
+    wait_until(score_is(50.0), celery_worker_process)

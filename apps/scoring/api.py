@@ -1,0 +1,274 @@
+"""REST endpoints of scoring: health profiles, an account's health explanation and history.
+
+Scores run from 0 to 100 and 100 is always the healthiest (vendors disagree even within their
+own documentation; here a higher number is always better). Bands: good >= 70, average 40..69,
+poor < 40.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.accounts.models import LifecycleStage
+from apps.scoring import selectors, services
+from apps.scoring.metrics import METRICS
+from apps.scoring.models import Band, HealthProfile, HealthSnapshot
+from fullfield.api.pagination import CursorPagination
+from fullfield.api.permissions import IsAuthenticatedWithScope, IsTenantAdmin
+
+SCALE = (
+    "Scores run from 0 to 100 and 100 is always the healthiest; bands: good >= 70, average "
+    "40..69, poor < 40."
+)
+
+
+def _catalogue() -> str:
+    return " ".join(f"`{name}`: {metric.description}" for name, metric in METRICS.items())
+
+
+COMPONENTS_HELP = (
+    'A list of components: {"key"?, "metric", "weight" (> 0), "window_days"? (1..365), '
+    '"events"? (event names), "kinds"? (sentiment: nps, csat, ces), "mapping"}. mapping is '
+    '{"kind": "thresholds", "points": [[raw, score], ...]} (raw values increasing, scores '
+    "0..100, linear between points, flat beyond; give falling scores for lower-is-better "
+    'metrics) or {"kind": "percentile", "higher_is_better"?: true} (rank within the segment). '
+    f"Metrics: {_catalogue()}"
+)
+
+
+class HealthProfileSerializer(serializers.ModelSerializer[HealthProfile]):
+    class Meta:
+        model = HealthProfile
+        fields = [
+            "id",
+            "name",
+            "segment",
+            "lifecycle_stage",
+            "version",
+            "components",
+            "churn_model",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class HealthProfileInputSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200)
+    segment = serializers.CharField(
+        max_length=50, required=False, allow_blank=True, help_text="Empty: every segment."
+    )
+    lifecycle_stage = serializers.CharField(
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        help_text="Empty: every lifecycle stage; else one of " + ", ".join(LifecycleStage.values),
+    )
+    components = serializers.JSONField(help_text=COMPONENTS_HELP)
+    backfill_days = serializers.IntegerField(
+        min_value=0,
+        max_value=180,
+        required=False,
+        default=0,
+        help_text="Also recompute this many days of daily history with the new profile.",
+    )
+
+    def validate_lifecycle_stage(self, value: str) -> str:
+        if value and value not in LifecycleStage.values:
+            raise serializers.ValidationError("One of: " + ", ".join(LifecycleStage.values) + ".")
+        return value
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class HealthProfileUpdateSerializer(HealthProfileInputSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    components = serializers.JSONField(required=False, help_text=COMPONENTS_HELP)
+
+
+class ProfileWritePermission(IsAuthenticatedWithScope):
+    """Everyone signed in reads profiles; tenant admins change them."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            return super().has_permission(request, view)
+        return IsTenantAdmin().has_permission(request, view)
+
+
+class HealthProfileListApi(APIView):
+    permission_classes = [ProfileWritePermission]
+
+    @extend_schema(
+        summary="List health profiles",
+        description="Each tenant starts with a default profile. " + SCALE,
+        responses=HealthProfileSerializer(many=True),
+        operation_id="health_profiles_list",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(selectors.health_profile_list(), request, view=self)
+        return paginator.get_paginated_response(HealthProfileSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Create a health profile",
+        description=(
+            "A profile for a segment and/or lifecycle stage; an account is scored by the most "
+            "specific profile matching it (segment and stage, then segment, then stage, then "
+            "the default). Every account is rescored once it is saved. " + SCALE
+        ),
+        request=HealthProfileInputSerializer,
+        responses={201: HealthProfileSerializer},
+        operation_id="health_profiles_create",
+    )
+    def post(self, request: Request) -> Response:
+        payload = HealthProfileInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        backfill = data.pop("backfill_days", 0)
+        profile = services.health_profile_create(
+            data=data, user=_user(request), backfill_days=backfill
+        )
+        return Response(HealthProfileSerializer(profile).data, status=status.HTTP_201_CREATED)
+
+
+def _user(request: Request) -> Any:
+    return request.user if request.auth is None else None
+
+
+class HealthProfileDetailApi(APIView):
+    permission_classes = [ProfileWritePermission]
+
+    @extend_schema(
+        summary="Get a health profile",
+        responses=HealthProfileSerializer,
+        operation_id="health_profiles_get",
+    )
+    def get(self, request: Request, profile_id: str) -> Response:
+        profile = selectors.health_profile_get(profile_id=int(profile_id))
+        return Response(HealthProfileSerializer(profile).data)
+
+    @extend_schema(
+        summary="Change a health profile",
+        description=(
+            "Only the fields sent change. Every change is a new version (old scores keep naming "
+            "the version that made them), and every account is rescored at once; "
+            "`backfill_days` also recomputes that many days of daily history."
+        ),
+        request=HealthProfileUpdateSerializer,
+        responses=HealthProfileSerializer,
+        operation_id="health_profiles_update",
+    )
+    def patch(self, request: Request, profile_id: str) -> Response:
+        profile = selectors.health_profile_get(profile_id=int(profile_id))
+        payload = HealthProfileUpdateSerializer(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        backfill = data.pop("backfill_days", 0)
+        profile = services.health_profile_update(
+            profile=profile, data=data, user=_user(request), backfill_days=backfill
+        )
+        return Response(HealthProfileSerializer(profile).data)
+
+
+class ComponentSerializer(serializers.Serializer[Any]):
+    key = serializers.CharField()
+    metric = serializers.CharField()
+    title = serializers.CharField(source="label", help_text="What the component measures.")
+    unit = serializers.CharField()
+    raw_value = serializers.FloatField(allow_null=True)
+    score = serializers.FloatField(allow_null=True, help_text="0..100, 100 healthiest.")
+    weight = serializers.FloatField(help_text="The profile's weight.")
+    effective_weight = serializers.FloatField(
+        help_text="Percent of the score, after missing inputs' weight was spread over the rest."
+    )
+    contribution = serializers.FloatField(help_text="Points of the score.")
+    missing = serializers.BooleanField(help_text="No input: the weight went to the others.")
+    previous_raw_value = serializers.FloatField(allow_null=True)
+    previous_score = serializers.FloatField(allow_null=True)
+    previous_contribution = serializers.FloatField(allow_null=True)
+
+
+class ImprovementSerializer(serializers.Serializer[Any]):
+    key = serializers.CharField()
+    title = serializers.CharField(source="label")
+    score = serializers.FloatField()
+    potential_gain = serializers.FloatField()
+    text = serializers.CharField()
+
+
+class HealthExplanationSerializer(serializers.Serializer[Any]):
+    account_id = serializers.IntegerField()
+    score = serializers.FloatField(help_text="0..100, 100 healthiest.")
+    band = serializers.ChoiceField(choices=Band.choices)
+    as_of = serializers.DateTimeField()
+    profile_id = serializers.IntegerField()
+    profile_name = serializers.CharField()
+    profile_version = serializers.IntegerField()
+    churn_probability = serializers.FloatField(allow_null=True)
+    components = ComponentSerializer(many=True)
+    missing = serializers.ListField(child=serializers.CharField())
+    previous_score = serializers.FloatField(allow_null=True)
+    previous_as_of = serializers.DateTimeField(allow_null=True)
+    change = serializers.FloatField(allow_null=True, help_text="Since the previous score.")
+    reason = serializers.CharField(help_text='e.g. "-12: active days down 40%, ..."')
+    best_improvement = ImprovementSerializer(allow_null=True)
+
+
+class AccountHealthApi(APIView):
+    @extend_schema(
+        summary="An account's health, explained",
+        description=(
+            "The current score with each component's raw value, score, weight and contribution, "
+            "the change since the previous score with a one-line reason built from the "
+            "components that moved most, and the component whose improvement would raise the "
+            "score most. 404 when the account does not exist or has no score yet. " + SCALE
+        ),
+        responses=HealthExplanationSerializer,
+        operation_id="account_health_get",
+    )
+    def get(self, request: Request, account_id: str) -> Response:
+        explanation = selectors.account_health_explain(account_id=int(account_id))
+        return Response(HealthExplanationSerializer(asdict(explanation)).data)
+
+
+class HealthSnapshotSerializer(serializers.ModelSerializer[HealthSnapshot]):
+    class Meta:
+        model = HealthSnapshot
+        fields = ["day", "as_of", "score", "band", "band_change", "profile_version"]
+        read_only_fields = fields
+
+
+class HistoryPagination(CursorPagination):
+    ordering = ("-as_of", "-id")  # type: ignore[assignment]
+
+
+class AccountHealthHistoryApi(APIView):
+    @extend_schema(
+        summary="An account's health history",
+        description=(
+            "Newest first: one snapshot per UTC day (the day's last score) plus one for every "
+            "band change (`band_change`). " + SCALE
+        ),
+        responses=HealthSnapshotSerializer(many=True),
+        operation_id="account_health_history",
+    )
+    def get(self, request: Request, account_id: str) -> Response:
+        rows: QuerySet[HealthSnapshot] = selectors.account_health_history(
+            account_id=int(account_id)
+        )
+        paginator = HistoryPagination()
+        page = paginator.paginate_queryset(rows, request, view=self)
+        return paginator.get_paginated_response(HealthSnapshotSerializer(page, many=True).data)

@@ -1,0 +1,25 @@
+from django.urls import URLPattern, URLResolver, re_path
+
+from apps.scoring import api
+
+# Ids are bigints: anything longer is no id at all (404), not a database error.
+ID = "[0-9]{1,18}"
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    re_path(r"^health-profiles/$", api.HealthProfileListApi.as_view(), name="health-profiles"),
+    re_path(
+        rf"^health-profiles/(?P<profile_id>{ID})/$",
+        api.HealthProfileDetailApi.as_view(),
+        name="health-profile",
+    ),
+    re_path(
+        rf"^accounts/(?P<account_id>{ID})/health/$",
+        api.AccountHealthApi.as_view(),
+        name="account-health",
+    ),
+    re_path(
+        rf"^accounts/(?P<account_id>{ID})/health/history/$",
+        api.AccountHealthHistoryApi.as_view(),
+        name="account-health-history",
+    ),
+]
