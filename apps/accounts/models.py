@@ -84,8 +84,13 @@ class Account(ExternallySourced):
     # pass that scores the account) so that lists filter and sort by it without importing
     # scoring. 0..100, 100 healthiest.
     health_score = models.FloatField(null=True, blank=True, help_text="0..100, 100 healthiest.")
+    # A database default too: bulk COPY writers that do not name the column leave it empty.
     health_band = models.CharField(
-        max_length=7, blank=True, help_text="good (>= 70), average (40..69) or poor (< 40)."
+        max_length=7,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="good (>= 70), average (40..69) or poor (< 40).",
     )
     health_trend = models.FloatField(
         null=True, blank=True, help_text="Score change over the last 30 days."

@@ -551,10 +551,12 @@ def score_sql(*, components: Sequence[Mapping[str, Any]], target: str) -> ScoreS
     )
     sql = (
         f"WITH {usage_cte}"
-        f"raw AS (SELECT t.account_id, t.segment, {raw_columns} FROM {target} t "
+        # Materialized: inlined, each layer would re-evaluate the one below once per reference.
+        f"raw AS MATERIALIZED (SELECT t.account_id, t.segment, {raw_columns} FROM {target} t "
         f"{' '.join(joins.values())}), "
-        f"mapped AS (SELECT raw.*, {mapped_columns} FROM raw), "
-        f"totals AS (SELECT mapped.*, ({total}) AS total, ({weighted}) AS weighted FROM mapped), "
+        f"mapped AS MATERIALIZED (SELECT raw.*, {mapped_columns} FROM raw), "
+        f"totals AS MATERIALIZED (SELECT mapped.*, ({total}) AS total, ({weighted}) AS weighted "
+        "FROM mapped), "
         "scored AS (SELECT totals.*, round((weighted / NULLIF(total, 0))::numeric, 1)::float8 "
         "AS score FROM totals) "
         f"SELECT account_id, score, CASE WHEN score >= 70 THEN 'good' WHEN score >= 40 "

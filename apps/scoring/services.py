@@ -166,6 +166,11 @@ class RecomputeResult:
 
 def _lock(cursor: Any) -> None:
     cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':health'))")
+    # The score query's many outer joins inflate the planner's row estimates past JIT's cost
+    # thresholds; compiling it then took up to a minute for a query that runs in milliseconds.
+    cursor.execute("SET LOCAL jit = off")
+    # Sorts of a pass's rollup rows stay in memory rather than spilling to disk.
+    cursor.execute("SET LOCAL work_mem = '64MB'")
 
 
 PROFILE_OF_ACCOUNT = (
@@ -252,6 +257,7 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
                 "WHERE profile_id = %s",
                 [profile.pk],
             )
+        cursor.execute("ANALYZE _health_pass")
         query = metrics.score_sql(components=profile.components, target="_health_pass")
         churn = _churn_expression(profile, band_rates)
         cursor.execute(
@@ -405,13 +411,16 @@ def health_marked_exist(*, older_than_seconds: float = 0) -> bool:
     return marked.exists()
 
 
-def health_history_backfill(*, days: int, account_ids: Collection[int] | None = None) -> int:
-    """Daily snapshots for the `days` days before today, each computed from the rollup and the
-    record as of the end of that day with the current profiles; returns the rows written."""
+def health_history_backfill(
+    *, days: int, account_ids: Collection[int] | None = None, step_days: int = 1
+) -> int:
+    """Daily snapshots for the `days` days before today (every `step_days`-th day), each
+    computed from the rollup and the record as of the end of that day with the current
+    profiles; returns the rows written."""
     health_profile_default_ensure()
     today = timezone.now().astimezone(dt.UTC).date()
     written = 0
-    for back in range(days, 0, -1):
+    for back in range(days, 0, -step_days):
         day = today - dt.timedelta(days=back)
         as_of = dt.datetime.combine(day, dt.time.max, tzinfo=dt.UTC)
         with transaction.atomic(), connection.cursor() as cursor:

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='account',
             name='health_band',
-            field=models.CharField(blank=True, help_text='good (>= 70), average (40..69) or poor (< 40).', max_length=7),
+            field=models.CharField(blank=True, db_default='', default='', help_text='good (>= 70), average (40..69) or poor (< 40).', max_length=7),
         ),
         migrations.AddField(
             model_name='account',
