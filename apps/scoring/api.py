@@ -19,8 +19,9 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import LifecycleStage
 from apps.scoring import selectors, services
+from apps.scoring.calibration import calibration_accept, calibration_run
 from apps.scoring.metrics import METRICS
-from apps.scoring.models import Band, HealthProfile, HealthSnapshot
+from apps.scoring.models import Band, Calibration, HealthProfile, HealthSnapshot
 from fullfield.api.pagination import CursorPagination
 from fullfield.api.permissions import IsAuthenticatedWithScope, IsTenantAdmin
 
@@ -272,3 +273,124 @@ class AccountHealthHistoryApi(APIView):
         paginator = HistoryPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(HealthSnapshotSerializer(page, many=True).data)
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+
+class CalibrationSerializer(serializers.ModelSerializer[Calibration]):
+    class Meta:
+        model = Calibration
+        fields = [
+            "id",
+            "profile",
+            "profile_version",
+            "horizon_days",
+            "status",
+            "message",
+            "weights",
+            "churn_model",
+            "report",
+            "created_at",
+            "accepted_at",
+        ]
+        read_only_fields = fields
+
+
+class CalibrationInputSerializer(serializers.Serializer[Any]):
+    profile = serializers.IntegerField(
+        required=False, min_value=1, help_text="The profile to fit (default: the catch-all one)."
+    )
+    horizon_days = serializers.IntegerField(
+        required=False,
+        default=30,
+        min_value=1,
+        max_value=365,
+        help_text="Label: the account churned within this many days after a date.",
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+CALIBRATION_DOC = (
+    "Fits the profile's component weights to this workspace's churn history (logistic "
+    "regression on the components as of past dates, labelled by churn within `horizon_days`; "
+    "split by account and by time) and reports on held-out accounts: `auc` (calibrated), "
+    "`uncalibrated_auc` (the profile as it is), `raw_features_auc`, `activity_only_auc`, "
+    "`top_decile_lift`, `brier_score`, `calibration_by_decile` and `band_churn_rates` (with "
+    "`bands_ordered` false when churn does not fall from poor to good). With too little "
+    "history the status is `insufficient_history` and `message` says what is missing. "
+    "Nothing changes until an admin accepts the result."
+)
+
+
+class CalibrationListApi(APIView):
+    permission_classes = [ProfileWritePermission]
+
+    @extend_schema(
+        summary="List churn calibrations",
+        description=CALIBRATION_DOC,
+        responses=CalibrationSerializer(many=True),
+        operation_id="health_calibrations_list",
+    )
+    def get(self, request: Request) -> Response:
+        paginator = CursorPagination()
+        page = paginator.paginate_queryset(selectors.calibration_list(), request, view=self)
+        return paginator.get_paginated_response(CalibrationSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Run a churn calibration",
+        description=CALIBRATION_DOC + " Runs while you wait (seconds for thousands of accounts).",
+        request=CalibrationInputSerializer,
+        responses={201: CalibrationSerializer},
+        operation_id="health_calibrations_create",
+    )
+    def post(self, request: Request) -> Response:
+        payload = CalibrationInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        profile_id = payload.validated_data.get("profile")
+        profile = (
+            selectors.health_profile_get(profile_id=profile_id) if profile_id is not None else None
+        )
+        result = calibration_run(
+            profile=profile, horizon_days=payload.validated_data["horizon_days"]
+        )
+        return Response(CalibrationSerializer(result).data, status=status.HTTP_201_CREATED)
+
+
+class CalibrationDetailApi(APIView):
+    permission_classes = [ProfileWritePermission]
+
+    @extend_schema(
+        summary="Get a churn calibration and its report card",
+        responses=CalibrationSerializer,
+        operation_id="health_calibrations_get",
+    )
+    def get(self, request: Request, calibration_id: str) -> Response:
+        calibration = selectors.calibration_get(calibration_id=int(calibration_id))
+        return Response(CalibrationSerializer(calibration).data)
+
+
+class CalibrationAcceptApi(APIView):
+    permission_classes = [IsTenantAdmin]
+
+    @extend_schema(
+        summary="Accept a churn calibration",
+        description=(
+            "Its weights and churn model become a new version of the profile, and every "
+            "account is rescored. 409 when it is not a fitted calibration or the profile "
+            "changed since."
+        ),
+        request=None,
+        responses=HealthProfileSerializer,
+        operation_id="health_calibrations_accept",
+    )
+    def post(self, request: Request, calibration_id: str) -> Response:
+        calibration = selectors.calibration_get(calibration_id=int(calibration_id))
+        profile = calibration_accept(calibration=calibration, user=_user(request))
+        return Response(HealthProfileSerializer(profile).data)

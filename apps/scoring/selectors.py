@@ -11,7 +11,13 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import Account
 from apps.scoring.metrics import METRICS
-from apps.scoring.models import HealthProfile, HealthProfileVersion, HealthScore, HealthSnapshot
+from apps.scoring.models import (
+    Calibration,
+    HealthProfile,
+    HealthProfileVersion,
+    HealthScore,
+    HealthSnapshot,
+)
 from apps.scoring.services import health_profile_default_ensure
 from fullfield.errors import NotFound
 
@@ -249,3 +255,14 @@ def _best_improvement(components: list[ComponentExplanation]) -> dict[str, Any] 
 def account_health_history(*, account_id: int) -> QuerySet[HealthSnapshot]:
     _account_exists(account_id)
     return HealthSnapshot.objects.filter(account_id=account_id)
+
+
+def calibration_list() -> QuerySet[Calibration]:
+    return Calibration.objects.all()
+
+
+def calibration_get(*, calibration_id: int) -> Calibration:
+    calibration = Calibration.objects.filter(pk=calibration_id).first()
+    if calibration is None:
+        raise NotFound(f"No calibration with id {calibration_id}.")
+    return calibration

@@ -22,4 +22,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
         api.AccountHealthHistoryApi.as_view(),
         name="account-health-history",
     ),
+    re_path(
+        r"^health-calibrations/$", api.CalibrationListApi.as_view(), name="health-calibrations"
+    ),
+    re_path(
+        rf"^health-calibrations/(?P<calibration_id>{ID})/$",
+        api.CalibrationDetailApi.as_view(),
+        name="health-calibration",
+    ),
+    re_path(
+        rf"^health-calibrations/(?P<calibration_id>{ID})/accept/$",
+        api.CalibrationAcceptApi.as_view(),
+        name="health-calibration-accept",
+    ),
 ]

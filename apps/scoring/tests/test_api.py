@@ -160,10 +160,8 @@ def test_the_history_lists_daily_and_band_change_snapshots_newest_first(
 
     body = alice_client.get(health_url(account.pk, "history/")).json()
 
-    assert [(row["score"], row["band_change"]) for row in body["results"]] == [
-        (10.0, True),
-        (10.0, False),
-    ] or [(row["score"], row["band_change"]) for row in body["results"]] == [
+    # Both rows carry the same moment: the first score is a band change and the day's score.
+    assert sorted((row["score"], row["band_change"]) for row in body["results"]) == [
         (10.0, False),
         (10.0, True),
     ]
@@ -202,3 +200,31 @@ def test_another_tenant_sees_none_of_it(
     assert charlie_client.get(f"{PROFILES}{profile.pk + 1000}/").status_code == 404
     patched = charlie_client.patch(f"{PROFILES}{profile.pk + 1000}/", {"name": "x"}, format="json")
     assert patched.status_code == 404
+
+
+def test_a_calibration_without_history_explains_what_is_missing(
+    alice_client: TenantClient, charlie_client: TenantClient
+) -> None:
+    response = alice_client.post("/api/v1/health-calibrations/", {}, format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "insufficient_history"
+    assert "0 accounts churned within 30 days" in body["message"]
+    url = f"/api/v1/health-calibrations/{body['id']}/"
+    assert alice_client.get(url).status_code == 200
+    assert charlie_client.get(url).status_code == 404
+    assert charlie_client.post(f"{url}accept/").status_code == 404
+    refused = alice_client.post(f"{url}accept/")
+    assert refused.status_code == 409
+    assert "insufficient_history" in refused.json()["error"]["message"]
+
+
+def test_a_calibration_horizon_out_of_range_is_refused(alice_client: TenantClient) -> None:
+    url = "/api/v1/health-calibrations/"
+
+    too_short = alice_client.post(url, {"horizon_days": 0}, format="json")
+    unknown = alice_client.post(url, {"horizon": 30}, format="json")
+
+    assert set(errors_of(too_short)) == {"horizon_days"}
+    assert errors_of(unknown) == {"horizon": ["Unknown field."]}
