@@ -21,7 +21,7 @@ from apps.accounts.models import LifecycleStage
 from apps.scoring import selectors, services
 from apps.scoring.calibration import calibration_accept, calibration_run
 from apps.scoring.metrics import METRICS
-from apps.scoring.models import Band, Calibration, HealthProfile, HealthSnapshot
+from apps.scoring.models import AccountValue, Band, Calibration, HealthProfile, HealthSnapshot
 from fullfield.api.pagination import CursorPagination
 from fullfield.api.permissions import IsAuthenticatedWithScope, IsTenantAdmin
 
@@ -394,3 +394,103 @@ class CalibrationAcceptApi(APIView):
         calibration = selectors.calibration_get(calibration_id=int(calibration_id))
         profile = calibration_accept(calibration=calibration, user=_user(request))
         return Response(HealthProfileSerializer(profile).data)
+
+
+# --- value: ROI, CLV, customer equity ---------------------------------------------------------
+
+VALUE_DOC = (
+    "Over the trailing 12 months: revenue kept (subscription revenue, upgrades excluded), "
+    "expansion (won expansion deals), cost to serve (touchpoint effort x hourly rate + tickets "
+    "x ticket cost + onboarding plans x onboarding cost); ROI = ((revenue kept + expansion) x "
+    "gross margin - cost to serve) / cost to serve (null without a cost). CLV = ARR x gross "
+    "margin x expected lifetime (1 / yearly churn probability from the health score, capped); "
+    "null until the account has a churn probability. Money is in the workspace's currency."
+)
+
+
+class AccountValueSerializer(serializers.ModelSerializer[AccountValue]):
+    class Meta:
+        model = AccountValue
+        fields = [
+            "account_id",
+            "arr",
+            "revenue_12m",
+            "expansion_12m",
+            "cost_to_serve_12m",
+            "roi",
+            "churn_probability",
+            "expected_lifetime_years",
+            "clv",
+            "as_of",
+        ]
+        read_only_fields = fields
+
+
+class AccountValueApi(APIView):
+    @extend_schema(
+        summary="An account's ROI and lifetime value",
+        description=VALUE_DOC + " 404 when the account does not exist or is not valued yet.",
+        responses=AccountValueSerializer,
+        operation_id="account_value_get",
+    )
+    def get(self, request: Request, account_id: str) -> Response:
+        value = selectors.account_value_get(account_id=int(account_id))
+        return Response(AccountValueSerializer(value).data)
+
+
+class EquityGroupSerializer(serializers.Serializer[Any]):
+    group = serializers.CharField(
+        allow_null=True, help_text="Segment, squad id or root account id; null for the total."
+    )
+    accounts = serializers.IntegerField()
+    accounts_with_clv = serializers.IntegerField()
+    customer_equity = serializers.DecimalField(max_digits=20, decimal_places=2)
+    arr = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class EquityQuerySerializer(serializers.Serializer[Any]):
+    group_by = serializers.ChoiceField(
+        choices=selectors.EQUITY_GROUPS,
+        required=False,
+        help_text="segment, squad or parent (the top account of each hierarchy).",
+    )
+
+
+class CustomerEquityApi(APIView):
+    @extend_schema(
+        summary="Customer equity",
+        description="The sum of CLV, with ARR, in total or per group. " + VALUE_DOC,
+        parameters=[EquityQuerySerializer],
+        responses=EquityGroupSerializer(many=True),
+        operation_id="customer_equity_get",
+    )
+    def get(self, request: Request) -> Response:
+        query = EquityQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.customer_equity(group_by=query.validated_data.get("group_by"))
+        return Response(EquityGroupSerializer(rows, many=True).data)
+
+
+class EquityPointSerializer(serializers.Serializer[Any]):
+    day = serializers.DateField()
+    customer_equity = serializers.DecimalField(max_digits=20, decimal_places=2)
+    arr = serializers.DecimalField(max_digits=20, decimal_places=2)
+
+
+class EquitySeriesQuerySerializer(serializers.Serializer[Any]):
+    days = serializers.IntegerField(min_value=1, max_value=730, required=False, default=180)
+
+
+class CustomerEquitySeriesApi(APIView):
+    @extend_schema(
+        summary="Customer equity over time",
+        description="Per UTC day, from the daily value snapshots of the last `days` days.",
+        parameters=[EquitySeriesQuerySerializer],
+        responses=EquityPointSerializer(many=True),
+        operation_id="customer_equity_series",
+    )
+    def get(self, request: Request) -> Response:
+        query = EquitySeriesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        rows = selectors.customer_equity_series(days=query.validated_data["days"])
+        return Response(EquityPointSerializer(rows, many=True).data)

@@ -8,6 +8,7 @@ from typing import Protocol
 from apps.scoring import services
 from apps.scoring.calibration import calibration_run
 from apps.scoring.models import HealthScore
+from apps.scoring.value import account_value_recompute
 
 DEMO_HISTORY_DAYS = 180
 # Weekly points keep the bootstrap short; a profile change can backfill every day (API).
@@ -28,6 +29,7 @@ def seed_scores(*, stdout: Output) -> None:
     calibration = calibration_run()
     # After the calibration, so churn probabilities start from its per-band churn rates.
     result = services.health_recompute()
+    account_value_recompute()
     auc = calibration.report.get("auc")
     stdout.write(
         f"demo scores: {result.scored} accounts scored, {DEMO_HISTORY_DAYS} days of history "

@@ -170,3 +170,59 @@ class Calibration(models.Model):
 
     def __str__(self) -> str:
         return f"calibration {self.pk} ({self.status})"
+
+
+class ValueSettings(models.Model):
+    """The workspace's cost rates and economics for ROI and CLV (one row per tenant schema)."""
+
+    gross_margin = models.DecimalField(
+        max_digits=5, decimal_places=4, default=0.8, help_text="0..1: share of revenue kept."
+    )
+    hourly_rate = models.DecimalField(
+        max_digits=10, decimal_places=2, default=60, help_text="Cost of an hour of work."
+    )
+    ticket_cost = models.DecimalField(max_digits=10, decimal_places=2, default=25)
+    onboarding_cost = models.DecimalField(max_digits=10, decimal_places=2, default=500)
+    lifetime_cap_years = models.DecimalField(max_digits=5, decimal_places=2, default=5)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return "value settings"
+
+
+class AccountValue(models.Model):
+    """An account's current ROI, churn probability and lifetime value (money in the tenant's
+    currency)."""
+
+    account = models.OneToOneField(
+        Account, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    arr = models.DecimalField(max_digits=16, decimal_places=2)
+    revenue_12m = models.DecimalField(max_digits=16, decimal_places=2)
+    expansion_12m = models.DecimalField(max_digits=16, decimal_places=2)
+    cost_to_serve_12m = models.DecimalField(max_digits=16, decimal_places=2)
+    roi = models.FloatField(null=True, blank=True)
+    churn_probability = models.FloatField(null=True, blank=True)
+    expected_lifetime_years = models.FloatField(null=True, blank=True)
+    clv = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+    as_of = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: CLV {self.clv}"
+
+
+class AccountValueSnapshot(models.Model):
+    """History of value: one narrow row per account per UTC day."""
+
+    pk = models.CompositePrimaryKey("account_id", "day")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    arr = models.DecimalField(max_digits=16, decimal_places=2)
+    roi = models.FloatField(null=True, blank=True)
+    clv = models.DecimalField(max_digits=18, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="value_snapshot_day")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.day}: {self.clv}"

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from apps.accounts.models import Account
 from apps.scoring.metrics import METRICS
 from apps.scoring.models import (
+    AccountValue,
+    AccountValueSnapshot,
     Calibration,
     HealthProfile,
     HealthProfileVersion,
@@ -266,3 +272,64 @@ def calibration_get(*, calibration_id: int) -> Calibration:
     if calibration is None:
         raise NotFound(f"No calibration with id {calibration_id}.")
     return calibration
+
+
+# --- value: ROI, CLV, customer equity ---------------------------------------------------------
+
+EQUITY_GROUPS = ("segment", "squad", "parent")
+
+
+def account_value_get(*, account_id: int) -> AccountValue:
+    _account_exists(account_id)
+    value = AccountValue.objects.filter(account_id=account_id).first()
+    if value is None:
+        raise NotFound(f"Account {account_id} has no value figures yet.")
+    return value
+
+
+def customer_equity(*, group_by: str | None = None) -> list[dict[str, Any]]:
+    """Customer equity (sum of CLV), ARR and accounts, in total or per segment, squad or top
+    account of a hierarchy (each account counted once, under its root)."""
+    accounts, values = Account._meta.db_table, AccountValue._meta.db_table
+    key = {
+        None: "NULL::text",
+        "segment": "a.segment",
+        "squad": "a.squad_id::text",
+        "parent": "tree.root::text",
+    }[group_by]
+    tree = (
+        f"WITH RECURSIVE tree (id, root) AS (SELECT id, id FROM {accounts} "  # noqa: S608
+        f"WHERE parent_id IS NULL UNION ALL SELECT a.id, tree.root FROM {accounts} a "
+        "JOIN tree ON a.parent_id = tree.id) "
+        if group_by == "parent"
+        else ""
+    )
+    join = "JOIN tree ON tree.id = a.id" if group_by == "parent" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{tree}SELECT {key} AS grp, count(*), COALESCE(sum(v.clv), 0), "  # noqa: S608
+            f"COALESCE(sum(v.arr), 0), count(v.clv) FROM {values} v "
+            f"JOIN {accounts} a ON a.id = v.account_id {join} GROUP BY 1 ORDER BY 3 DESC, 1"
+        )
+        return [
+            {
+                "group": group,
+                "accounts": accounts_count,
+                "customer_equity": equity,
+                "arr": arr,
+                "accounts_with_clv": with_clv,
+            }
+            for group, accounts_count, equity, arr, with_clv in cursor.fetchall()
+        ]
+
+
+def customer_equity_series(*, days: int) -> list[dict[str, Any]]:
+    """The tenant's customer equity per UTC day, from the daily value snapshots."""
+    since = timezone.now().date() - timedelta(days=days)
+    rows = (
+        AccountValueSnapshot.objects.filter(day__gt=since)
+        .values("day")
+        .annotate(customer_equity=Coalesce(Sum("clv"), Decimal(0)), arr=Sum("arr"))
+        .order_by("day")
+    )
+    return [dict(row) for row in rows]

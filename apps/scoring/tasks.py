@@ -16,6 +16,7 @@ from celery import shared_task
 from django.core.cache import cache
 
 from apps.scoring import services
+from apps.scoring.value import account_value_recompute
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,9 @@ def health_recompute(full: bool = True, backfill_days: int = 0) -> int:
     """Rescore every account (a profile changed, or the nightly pass); optionally backfill."""
     if backfill_days:
         services.health_history_backfill(days=min(backfill_days, 180))
-    return services.health_recompute().scored
+    scored = services.health_recompute().scored
+    account_value_recompute()
+    return scored
 
 
 @shared_task(name="scoring.health_sweep")

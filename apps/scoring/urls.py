@@ -35,4 +35,15 @@ urlpatterns: list[URLPattern | URLResolver] = [
         api.CalibrationAcceptApi.as_view(),
         name="health-calibration-accept",
     ),
+    re_path(
+        rf"^accounts/(?P<account_id>{ID})/value/$",
+        api.AccountValueApi.as_view(),
+        name="account-value",
+    ),
+    re_path(r"^metrics/customer-equity/$", api.CustomerEquityApi.as_view(), name="customer-equity"),
+    re_path(
+        r"^metrics/customer-equity/series/$",
+        api.CustomerEquitySeriesApi.as_view(),
+        name="customer-equity-series",
+    ),
 ]
