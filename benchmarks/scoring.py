@@ -177,6 +177,11 @@ def freshness(schema: str, log_dir: Path) -> list[float]:
         *["--pool", "solo", "--concurrency", "1", "--queues", QUEUE, "--loglevel", "INFO"],
         *["--without-gossip", "--without-mingle", "--without-heartbeat"],
     ]
+    from fullfield.celery_app import app
+
+    # The passes above published a band change per account (first scores) and their webhook
+    # dispatches; a worker should not start on that backlog when freshness is measured.
+    app.control.purge()
     log_path = log_dir / f"{QUEUE}.log"
     with log_path.open("wb") as log:
         worker = subprocess.Popen(

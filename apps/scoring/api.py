@@ -8,6 +8,7 @@ poor < 40.
 from __future__ import annotations
 
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
@@ -21,7 +22,15 @@ from apps.accounts.models import LifecycleStage
 from apps.scoring import selectors, services
 from apps.scoring.calibration import calibration_accept, calibration_run
 from apps.scoring.metrics import METRICS
-from apps.scoring.models import AccountValue, Band, Calibration, HealthProfile, HealthSnapshot
+from apps.scoring.models import (
+    AccountValue,
+    Band,
+    Calibration,
+    HealthProfile,
+    HealthSnapshot,
+    ValueSettings,
+)
+from apps.scoring.value import value_settings_get, value_settings_update
 from fullfield.api.pagination import CursorPagination
 from fullfield.api.permissions import IsAuthenticatedWithScope, IsTenantAdmin
 
@@ -494,3 +503,57 @@ class CustomerEquitySeriesApi(APIView):
         query.is_valid(raise_exception=True)
         rows = selectors.customer_equity_series(days=query.validated_data["days"])
         return Response(EquityPointSerializer(rows, many=True).data)
+
+
+class ValueSettingsSerializer(serializers.ModelSerializer[ValueSettings]):
+    class Meta:
+        model = ValueSettings
+        fields = [
+            "gross_margin",
+            "hourly_rate",
+            "ticket_cost",
+            "onboarding_cost",
+            "lifetime_cap_years",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_at"]
+        extra_kwargs = {
+            "gross_margin": {"min_value": 0, "max_value": 1},
+            "hourly_rate": {"min_value": 0},
+            "ticket_cost": {"min_value": 0},
+            "onboarding_cost": {"min_value": 0},
+            "lifetime_cap_years": {"min_value": Decimal("0.01"), "max_value": 50},
+        }
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ValueSettingsApi(APIView):
+    permission_classes = [ProfileWritePermission]
+
+    @extend_schema(
+        summary="Get the value settings",
+        description="The cost rates and economics behind ROI and CLV. " + VALUE_DOC,
+        responses=ValueSettingsSerializer,
+        operation_id="value_settings_get",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(ValueSettingsSerializer(value_settings_get()).data)
+
+    @extend_schema(
+        summary="Change the value settings",
+        description="Only the fields sent change; figures follow at the next full pass.",
+        request=ValueSettingsSerializer,
+        responses=ValueSettingsSerializer,
+        operation_id="value_settings_update",
+    )
+    def patch(self, request: Request) -> Response:
+        payload = ValueSettingsSerializer(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        settings = value_settings_update(data=dict(payload.validated_data))
+        return Response(ValueSettingsSerializer(settings).data)

@@ -14,6 +14,7 @@ all accounts of a target table at once: one statement per profile, never a loop 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -238,6 +239,9 @@ def _mapping_check(mapping: Any, at: str, add: Any) -> None:
             add(f"{at}.points[{index}]", "A [raw value, score] pair of numbers.")
             return
         raw, score = float(point[0]), float(point[1])
+        if not (math.isfinite(raw) and math.isfinite(score)):
+            add(f"{at}.points[{index}]", "Finite numbers only.")
+            return
         if not 0 <= score <= 100:
             add(f"{at}.points[{index}]", "The score must be between 0 and 100.")
         if abs(raw) > 1e12:

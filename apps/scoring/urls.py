@@ -40,6 +40,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
         api.AccountValueApi.as_view(),
         name="account-value",
     ),
+    re_path(r"^value-settings/$", api.ValueSettingsApi.as_view(), name="value-settings"),
     re_path(r"^metrics/customer-equity/$", api.CustomerEquityApi.as_view(), name="customer-equity"),
     re_path(
         r"^metrics/customer-equity/series/$",

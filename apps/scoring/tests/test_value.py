@@ -93,3 +93,16 @@ def test_an_accounts_value_is_its_tenants_alone(
     assert alice_client.get(url).json()["arr"] == "12000.00"
     assert charlie_client.get(url).status_code == 404
     assert charlie_client.get("/api/v1/metrics/customer-equity/").json() == []
+
+
+def test_an_admin_sets_the_cost_rates_and_a_member_only_reads_them(
+    alice_client: TenantClient, bob_client: TenantClient
+) -> None:
+    changed = alice_client.patch("/api/v1/value-settings/", {"ticket_cost": "40"}, format="json")
+    refused = alice_client.patch("/api/v1/value-settings/", {"gross_margin": 2}, format="json")
+
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["ticket_cost"] == "40.00"
+    assert "gross_margin" in refused.json()["error"]["fields"]
+    assert bob_client.get("/api/v1/value-settings/").json()["ticket_cost"] == "40.00"
+    assert bob_client.patch("/api/v1/value-settings/", {}, format="json").status_code == 403
