@@ -55,6 +55,16 @@ class AccountFilter(SyncedRecordFilter):
     rescore_pending = filters.BooleanFilter(
         method="filter_rescore_pending", help_text="Touched by new data and not yet rescored."
     )
+    health_band = filters.MultipleChoiceFilter(
+        choices=[("good", "good"), ("average", "average"), ("poor", "poor")],
+        help_text="Health band: good (>= 70), average (40..69), poor (< 40).",
+    )
+    health_score_min = filters.NumberFilter(
+        field_name="health_score", lookup_expr="gte", help_text="Health score at least (0..100)."
+    )
+    health_score_max = filters.NumberFilter(
+        field_name="health_score", lookup_expr="lte", help_text="Health score at most (0..100)."
+    )
 
     class Meta:
         model = Account

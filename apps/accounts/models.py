@@ -80,6 +80,24 @@ class Account(ExternallySourced):
         blank=True,
         help_text="Set when new data touches the account; the scorer clears it, then reads.",
     )
+    # The current health score, copied here by the scoring app's recompute (set-based, in the
+    # pass that scores the account) so that lists filter and sort by it without importing
+    # scoring. 0..100, 100 healthiest.
+    health_score = models.FloatField(null=True, blank=True, help_text="0..100, 100 healthiest.")
+    # A database default too: bulk COPY writers that do not name the column leave it empty.
+    health_band = models.CharField(
+        max_length=7,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="good (>= 70), average (40..69) or poor (< 40).",
+    )
+    health_trend = models.FloatField(
+        null=True, blank=True, help_text="Score change over the last 30 days."
+    )
+    health_as_of = models.DateTimeField(
+        null=True, blank=True, help_text="The moment the health score describes."
+    )
 
     class Meta:
         constraints = [
@@ -92,6 +110,7 @@ class Account(ExternallySourced):
         indexes = [
             models.Index(fields=["segment"]),
             models.Index(fields=["lifecycle_stage"]),
+            models.Index(fields=["health_score"], name="account_health_score"),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ urlpatterns: list[URLPattern] = [
     path("", views.overview, name="integrations"),
     path("api-keys/", views.api_keys, name="integrations-api-keys"),
     path(
-        "api-keys/<str:key_id>/revoke/",
+        "api-keys/<str:prefix>/revoke/",
         views.api_key_revoke_view,
         name="integrations-api-key-revoke",
     ),

@@ -136,9 +136,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
 
 @tenant_admin_required
 @require_POST
-def api_key_revoke_view(request: HttpRequest, key_id: str) -> HttpResponse:
+def api_key_revoke_view(request: HttpRequest, prefix: str) -> HttpResponse:
     try:
-        key = api_key_revoke(key_id=key_id)
+        key = api_key_revoke(prefix=prefix)
     except NotFound:
         raise Http404("No such API key.") from None
     if _is_htmx(request):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from celery.schedules import crontab
+
 from fullfield.env import (
     ConfigurationError,
     celery_broker_from_redis_url,
@@ -288,6 +290,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
         "args": ["integrations.csv_imports_resume"],
     },
+    "health-sweep": {
+        "task": "fullfield.fan_out",
+        "schedule": 60.0,
+        "args": ["scoring.health_sweep"],
+    },
+    "health-nightly": {
+        "task": "fullfield.fan_out",
+        "schedule": crontab(hour=2, minute=30),
+        "args": ["scoring.health_recompute"],
+    },
 }
 
 # --- logging ----------------------------------------------------------------------------
@@ -331,7 +343,10 @@ LOGGING = {
 
 FULLFIELD_DEMO_TENANT = env_str("FULLFIELD_DEMO_TENANT", "acme")
 # Called with stdout= inside the demo tenant's schema by `fullfield bootstrap --demo`.
-FULLFIELD_DEMO_SEEDERS: list[str] = ["apps.accounts.seed.seed_demo"]
+FULLFIELD_DEMO_SEEDERS: list[str] = [
+    "apps.accounts.seed.seed_demo",
+    "apps.scoring.demo.seed_scores",
+]
 FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool(
     "FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False
 )

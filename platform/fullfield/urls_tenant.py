@@ -19,6 +19,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("me/", WhoAmIApi.as_view(), name="whoami"),
     path("tenant/", TenantSettingsApi.as_view(), name="tenant-settings"),
     path("", include("apps.accounts.urls")),
+    path("", include("apps.scoring.urls")),
     path("", include("apps.integrations.urls")),
 ]
 

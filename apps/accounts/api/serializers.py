@@ -42,6 +42,10 @@ def json_object(value: Any) -> dict[str, Any]:
     return value
 
 
+# Written by the scoring app's recompute: 0..100 (100 healthiest), band, 30-day change, as-of.
+HEALTH_FIELDS = ["health_score", "health_band", "health_trend", "health_as_of"]
+
+
 class AccountSerializer(RecordSerializer[Account]):
     squad_id = serializers.IntegerField(
         read_only=True,
@@ -68,9 +72,10 @@ class AccountSerializer(RecordSerializer[Account]):
             "currency",
             "attributes",
             "rescore_requested_at",
+            *HEALTH_FIELDS,
             *TIMESTAMPS,
         ]
-        read_only_fields = ["id", "rescore_requested_at", *TIMESTAMPS]
+        read_only_fields = ["id", "rescore_requested_at", *HEALTH_FIELDS, *TIMESTAMPS]
         # External ids are checked in RecordSerializer, with a message on the field.
         validators: list[Any] = []
         extra_kwargs = {

@@ -139,7 +139,15 @@ class AccountViewSet(RecordViewSet):
     serializer_class = record_serializers.AccountSerializer
     filterset_class = filters.AccountFilter
     search_fields = ["name", "domain", "external_id"]
-    ordering_fields = ("name", "created_at", "updated_at", "segment", "lifecycle_stage")
+    ordering_fields = (
+        "name",
+        "created_at",
+        "updated_at",
+        "segment",
+        "lifecycle_stage",
+        "health_score",
+        "health_trend",
+    )
     lookup_value_regex = ID_PATTERN
 
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:

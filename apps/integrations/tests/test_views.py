@@ -67,12 +67,14 @@ def test_revoking_inline_returns_the_row_marked_revoked(alice_client: TenantClie
 
     api_key, _ = api_key_create(name="Old", scope="read", created_by=None)
     response = alice_client.post(
-        f"/integrations/api-keys/{api_key.pk}/revoke/", HTTP_HX_REQUEST="true"
+        f"/integrations/api-keys/{api_key.prefix}/revoke/", HTTP_HX_REQUEST="true"
     )
     body = response.content.decode()
     assert body.lstrip().startswith("<tr") and "revoked" in body
     api_key.refresh_from_db()
     assert api_key.revoked
+    page = alice_client.get("/integrations/api-keys/").content.decode()
+    assert api_key.prefix in page and api_key.pk not in page  # the stored hash never leaves
 
 
 def test_charlie_gets_404_on_alices_import_and_her_rejected_rows(

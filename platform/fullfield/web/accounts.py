@@ -131,7 +131,9 @@ def _listing(request: HttpRequest) -> Listing:
 
 def _filtered(listing: Listing) -> QuerySet[Account]:
     data: dict[str, Any] = {"segment": listing.segment}
-    queryset = AccountFilter(data=data, queryset=account_selectors.account_list()).qs
+    queryset: QuerySet[Account] = AccountFilter(
+        data=data, queryset=account_selectors.account_list()
+    ).qs
     if listing.stages:
         # Not the filter set's MultipleChoiceFilter: it adds a DISTINCT over every column,
         # which a plain IN on the account's own column never needs.
