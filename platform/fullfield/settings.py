@@ -219,6 +219,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobKindEnum": "apps.integrations.models.Job.Kind",
         "JobStatusEnum": "apps.integrations.models.Job.Status",
+        "WorkItemStatusEnum": "apps.squads.models.WorkItemStatus",
+        "PlayStatusEnum": "apps.squads.models.PlayStatus",
+        "CycleStatusEnum": "apps.squads.models.Cycle.Status",
+        "FunctionalRoleEnum": "apps.squads.models.FunctionalRole",
+        "LifecycleStageEnum": "apps.accounts.models.LifecycleStage",
     },
 }
 
@@ -242,6 +247,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "fullfield.fan_out",
         "schedule": 300.0,
         "args": ["integrations.webhook_deliveries_resume"],
+    },
+    "squads-wake-snoozed-items": {
+        "task": "fullfield.fan_out",
+        "schedule": 60.0,
+        "args": ["squads.work_items_wake"],
+    },
+    "squads-daily-plays": {
+        "task": "fullfield.fan_out",
+        "schedule": 86400.0,
+        "args": ["squads.plays_run_scheduled"],
     },
 }
 

@@ -18,6 +18,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("tenant/", TenantSettingsApi.as_view(), name="tenant-settings"),
     path("", include("apps.accounts.urls")),
     path("", include("apps.integrations.urls")),
+    path("", include("apps.squads.urls")),
 ]
 
 urlpatterns = [
