@@ -535,6 +535,8 @@ class WorkItemViewSet(
     @action(detail=True, methods=["get"], filter_backends=[])
     def history(self, request: Request, pk: str) -> Response:
         item_id = self._item_id()
+        paginator: Any = self.paginator
+        paginator.ordering = "id"  # a history reads oldest first
         page = self.paginate_queryset(selectors.work_item_events(item_id=item_id))
         return self.get_paginated_response(s.WorkItemEventSerializer(page, many=True).data)
 
