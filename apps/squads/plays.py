@@ -142,7 +142,7 @@ def play_run(
     today: dt.date | None = None,
 ) -> PlayRun:
     # Runs of one play wait for each other, so two events about one account make one item.
-    play = Play.objects.select_for_update().select_related("squad__queue").get(pk=play.pk)
+    play = Play.objects.select_for_update(of=("self",)).select_related("squad").get(pk=play.pk)
     audience = play_audience(play=play)
     if account_ids is not None:
         audience = audience.filter(pk__in=list(account_ids))
