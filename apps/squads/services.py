@@ -604,7 +604,10 @@ def cycle_close(*, cycle: Cycle, lessons: str) -> Cycle:
 
     if cycle.status == Cycle.Status.CLOSED:
         raise Conflict("This cycle is already closed.")
-    card = squad_scorecard(squad=cycle.squad, start=cycle.starts_on, end=cycle.ends_on)
+    # A cycle's end date is its last day; a scorecard's end is exclusive.
+    card = squad_scorecard(
+        squad=cycle.squad, start=cycle.starts_on, end=cycle.ends_on + dt.timedelta(days=1)
+    )
     cycle.outcome = card.as_outcome()
     cycle.lessons = lessons
     cycle.status = Cycle.Status.CLOSED
