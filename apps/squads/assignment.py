@@ -11,11 +11,12 @@ from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet
 
-from apps.squads.models import OPEN_STATUSES, AssignmentPolicy, Member, Queue
+from apps.squads.models import OPEN_STATUSES, AssignmentPolicy, Member, PermissionLevel, Queue
 
 
 def eligible_members(queue: Queue) -> QuerySet[Any]:
-    """Available members of the queue's squad below their capacity, with their open load."""
+    """Available members of the queue's squad who work items (not read-only) and are below
+    their capacity, with their open load."""
     members: QuerySet[Any] = Member.objects.filter(
         memberships__squad_id=queue.squad_id, is_available=True
     ).annotate(load=Count("items", filter=Q(items__status__in=OPEN_STATUSES)))

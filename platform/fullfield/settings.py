@@ -299,7 +299,10 @@ LOGGING = {
 
 FULLFIELD_DEMO_TENANT = env_str("FULLFIELD_DEMO_TENANT", "acme")
 # Called with stdout= inside the demo tenant's schema by `fullfield bootstrap --demo`.
-FULLFIELD_DEMO_SEEDERS: list[str] = ["apps.accounts.seed.seed_demo"]
+FULLFIELD_DEMO_SEEDERS: list[str] = [
+    "apps.accounts.seed.seed_demo",
+    "apps.squads.demo.seed_squads_demo",
+]
 FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool(
     "FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False
 )
