@@ -17,9 +17,11 @@ from apps.squads.models import OPEN_STATUSES, AssignmentPolicy, Member, Permissi
 def eligible_members(queue: Queue) -> QuerySet[Any]:
     """Available members of the queue's squad who work items (not read-only) and are below
     their capacity, with their open load."""
-    members: QuerySet[Any] = Member.objects.filter(
-        memberships__squad_id=queue.squad_id, is_available=True
-    ).annotate(load=Count("items", filter=Q(items__status__in=OPEN_STATUSES)))
+    members: QuerySet[Any] = (
+        Member.objects.filter(memberships__squad_id=queue.squad_id, is_available=True)
+        .exclude(permission_level=PermissionLevel.READ_ONLY)
+        .annotate(load=Count("items", filter=Q(items__status__in=OPEN_STATUSES)))
+    )
     return members.filter(load__lt=F("capacity"))
 
 

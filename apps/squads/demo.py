@@ -20,7 +20,8 @@ from apps.squads.access import Actor, actor_for_user
 from apps.squads.models import Cycle, Member, Squad, WorkItem
 from fullfield.users.models import User
 
-DEMO_PASSWORD = "fullfield-demo"
+# The demo people sign in like the demo admin (see README); a demo tenant only.
+DEMO_PASSWORD = "fullfield-demo"  # noqa: S105
 
 PEOPLE: list[tuple[str, str, str, str]] = [
     # email, name, functional role, permission level

@@ -339,3 +339,14 @@ def test_manual_leaves_new_items_in_the_pool(squad: Squad) -> None:
         actor=None, queue=squad.queue, account=AccountFactory.create(), title="X"
     )
     assert (item.status, item.assignee_id) == ("open", None)
+
+
+def test_policies_give_no_items_to_read_only_members(squad: Squad) -> None:
+    watcher = MemberFactory.create(permission_level="read_only")
+    join(squad, watcher)
+    squad.queue.assignment_policy = "least_loaded"
+    squad.queue.save()
+    item = work_item_create(
+        actor=None, queue=squad.queue, account=AccountFactory.create(), title="X"
+    )
+    assert (item.status, item.assignee_id) == ("open", None)
