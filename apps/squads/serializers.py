@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from rest_framework import serializers
 
 from apps.accounts.api.base import StrictInputMixin, TenantRelatedField
 from apps.accounts.models import Account, LifecycleStage
+from apps.accounts.revenue.periods import EARLIEST_DATE, LATEST_DATE
+from apps.accounts.services import rules
 from apps.squads import selectors
 from apps.squads.models import (
     Cycle,
@@ -36,7 +39,19 @@ class StrictModel(StrictInputMixin, serializers.ModelSerializer[Any]):
 def json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise serializers.ValidationError("Must be a JSON object.")
+    if rules.contains_null_character(value):
+        raise serializers.ValidationError("Null characters are not allowed.")
     return value
+
+
+class BoundedDateField(serializers.DateField):
+    """A date PostgreSQL and date arithmetic both handle (1900 to 3000)."""
+
+    def to_internal_value(self, value: Any) -> dt.date:
+        day: dt.date = super().to_internal_value(value)
+        if not EARLIEST_DATE <= day <= LATEST_DATE:
+            raise serializers.ValidationError(f"Give a date from {EARLIEST_DATE} to {LATEST_DATE}.")
+        return day
 
 
 def account_filter(value: Any) -> None:
@@ -75,6 +90,7 @@ class MemberSerializer(StrictModel):
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"capacity": {"min_value": 1, "max_value": 10_000}}
 
 
 class MemberUpdateSerializer(MemberSerializer):
@@ -188,6 +204,7 @@ class QueueSerializer(StrictModel):
             "snoozed_items",
         ]
         read_only_fields = ["id", "squad"]
+        extra_kwargs = {"sla_hours": {"min_value": 1, "max_value": 8760}}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         policy = attrs.get("assignment_policy", getattr(self.instance, "assignment_policy", None))
@@ -444,6 +461,9 @@ class PreviewSerializer(serializers.Serializer[Any]):
 
 
 class CycleSerializer(StrictModel):
+    starts_on = BoundedDateField()
+    ends_on = BoundedDateField()
+
     class Meta:
         model = Cycle
         fields = [
@@ -481,8 +501,8 @@ class CycleCloseSerializer(Strict):
 
 
 class PeriodSerializer(serializers.Serializer[Any]):
-    start = serializers.DateField(required=False)
-    end = serializers.DateField(required=False)
+    start = BoundedDateField(required=False)
+    end = BoundedDateField(required=False)
 
 
 class ScorecardSerializer(serializers.Serializer[Any]):

@@ -326,3 +326,21 @@ def test_charlie_cannot_act_on_tenant_a_squads_objects(
     assert response.status_code == 404
     item.refresh_from_db()
     assert item.status == "open"
+
+
+def test_hostile_values_get_a_clear_400(alice_client: TenantClient) -> None:
+    squad = make_squad()
+    null_filter = alice_client.post(
+        "/api/v1/squads/",
+        {"name": "N", "value_area": "geography", "account_filter": {"segment": ["a\x00b"]}},
+    )
+    assert list(error(null_filter, 400)["fields"]) == ["account_filter"]
+    no_capacity = alice_client.post(
+        "/api/v1/squad-members/",
+        {"user": MemberFactory.create().user_id, "role": "sales", "capacity": 0},
+    )
+    assert "capacity" in error(no_capacity, 400)["fields"]
+    long_sla = alice_client.patch(f"/api/v1/queues/{squad.queue.pk}/", {"sla_hours": 2**31 - 1})
+    assert list(error(long_sla, 400)["fields"]) == ["sla_hours"]
+    ancient = alice_client.get(f"/api/v1/squads/{squad.pk}/scorecard/?start=0001-01-01")
+    assert list(error(ancient, 400)["fields"]) == ["start"]
