@@ -361,6 +361,10 @@ class WorkItemFilter(django_filters.FilterSet):
     squad = django_filters.NumberFilter(field_name="queue__squad_id")
     status = django_filters.MultipleChoiceFilter(choices=WorkItemStatus.choices)
     open = django_filters.BooleanFilter(method="filter_open", label="Only open items.")
+    saved = django_filters.BooleanFilter(
+        method="filter_saved",
+        label="Only items that took their account out of poor health (scorecard saves).",
+    )
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     closed_after = UtcDateTimeFilter(field_name="closed_at", lookup_expr="gte")
@@ -372,6 +376,9 @@ class WorkItemFilter(django_filters.FilterSet):
 
     def filter_open(self, queryset: QuerySet[WorkItem], name: str, value: bool) -> QuerySet[Any]:
         return queryset.filter(status__in=OPEN_STATUSES) if value else queryset
+
+    def filter_saved(self, queryset: QuerySet[WorkItem], name: str, value: bool) -> QuerySet[Any]:
+        return queryset.filter(scorecards.SAVED) if value else queryset.exclude(scorecards.SAVED)
 
 
 ITEM_ACTION = "Members act on their own squads' items; managers on any."

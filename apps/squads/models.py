@@ -295,6 +295,10 @@ class WorkItem(models.Model):
     # The touchpoint its completion wrote on the account's timeline.
     touchpoint_id = models.BigIntegerField(null=True, blank=True)
     retriggered_count = models.PositiveIntegerField(default=0)
+    # The account's health band when the item was opened and when it was completed ("" when
+    # unscored): a completed item that took an account out of poor is a save.
+    band_at_open = models.CharField(max_length=10, blank=True)
+    band_at_close = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,9 +3,9 @@
 A run evaluates settled state (domain events arrive after commit; date triggers daily):
 trigger matches within the audience -> per account: update the open item of this play if
 there is one (dedup), else skip if the account was enrolled `reenrol_max` times within
-`reenrol_window_days`, else create an item in the squad's queue. Every run leaves a PlayRun
-(its audit). Runs of one play are serialised by a lock on its row, and the partial unique
-index on open items backs dedup up in the database.
+`reenrol_window_days`, else create an item in the squad's queue. Each run leaves a PlayRun
+(its audit), except event runs that matched nothing. Runs of one play are serialised by a
+lock on its row, and the partial unique index on open items backs dedup up in the database.
 """
 
 from __future__ import annotations
@@ -182,6 +182,10 @@ def play_run(
                     work_item_ids=created,
                 )
             )
+    if cause == PlayRun.Cause.EVENT and not matched:
+        # Every ingest batch touches accounts: event runs that matched nothing are not kept,
+        # or the audit would grow with ingest traffic instead of with what plays did.
+        return run
     run.save()
     return run
 
@@ -220,7 +224,7 @@ def _apply(play: Play, decisions: Mapping[int, str]) -> tuple[list[int], list[in
     to_update = [account_id for account_id, d in decisions.items() if d == "update"]
     to_create = [account_id for account_id, d in decisions.items() if d == "create"]
     template = play.item_template
-    expansion = template.get("kind") == "expansion"
+    expansion = template.get("kind") == "expansion" or play.trigger == "expansion_signal"
     now = timezone.now()
     updated: list[int] = []
     if to_update:
@@ -262,6 +266,7 @@ def _apply(play: Play, decisions: Mapping[int, str]) -> tuple[list[int], list[in
                 checklist=checklist,
                 priority=values[account_id].value,
                 priority_basis=values[account_id].basis,
+                band_at_open=values[account_id].band,
                 due_at=now + dt.timedelta(days=due_in) if due_in is not None else None,
                 sla_due_at=now + dt.timedelta(hours=queue.sla_hours),
                 status=WorkItemStatus.CLAIMED if assignee else WorkItemStatus.OPEN,

@@ -15,7 +15,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from apps.accounts.models import Opportunity, Subscription
-from apps.scoring.selectors import account_current_health
+from apps.scoring.selectors import CurrentHealth, account_current_health
 from apps.squads.models import PriorityBasis
 
 # Roughly a year's churn rate of a B2B SaaS book; only used until an account has a score.
@@ -28,6 +28,7 @@ CENTS = Decimal("0.01")
 class Priority:
     value: Decimal
     basis: str
+    band: str = ""  # the account's current health band, "" when unscored
 
 
 def account_arr(*, account_ids: Collection[int]) -> dict[int, Decimal]:
@@ -66,7 +67,9 @@ def priorities(*, account_ids: Collection[int], expansion: bool = False) -> dict
                 else UNSCORED_EXPANSION_LIKELIHOOD
             )
             value = amounts.get(account_id, Decimal(0)) * likelihood
-            result[account_id] = Priority(value.quantize(CENTS), PriorityBasis.EXPECTED_GAIN)
+            result[account_id] = Priority(
+                value.quantize(CENTS), PriorityBasis.EXPECTED_GAIN, _band(current)
+            )
         return result
     arr = account_arr(account_ids=account_ids)
     for account_id in account_ids:
@@ -78,5 +81,13 @@ def priorities(*, account_ids: Collection[int], expansion: bool = False) -> dict
         else:
             value = arr.get(account_id, Decimal(0)) * Decimal(str(probability))
             basis = PriorityBasis.EXPECTED_LOSS
-        result[account_id] = Priority(value.quantize(CENTS), basis)
+        result[account_id] = Priority(value.quantize(CENTS), basis, _band(current))
     return result
+
+
+def _band(current: CurrentHealth | None) -> str:
+    return current.band if current is not None else ""
+
+
+def account_band(*, account_id: int) -> str:
+    return _band(account_current_health(account_ids=[account_id]).get(account_id))

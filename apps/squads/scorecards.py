@@ -11,6 +11,8 @@ and `links` names the API list that shows the rows behind it.
 - health distribution: current band of each covered account ("unscored" until scored).
 - renewals at risk: covered accounts with a term ending within 90 days whose band is poor.
 - items opened / closed, SLA hit rate (done before the SLA time), effort minutes.
+- saves: accounts taken out of poor health (into average or good) by a completed item: the
+  account was poor when the item opened and no longer poor when it was completed.
 - ROI of the squad's work: (ARR of accounts whose items were completed in the period that
   are still paying at its end) / cost of the effort (effort hours x EFFORT_HOURLY_COST).
 """
@@ -36,6 +38,7 @@ from apps.squads.selectors import squad_accounts
 MAX_LIFETIME_YEARS = Decimal(10)
 EFFORT_HOURLY_COST = Decimal(60)
 RENEWAL_RISK_DAYS = 90
+SAVED = Q(band_at_open="poor", band_at_close__in=["average", "good"])
 
 
 def _ratio(numerator: Decimal | int, denominator: Decimal | int) -> float | None:
@@ -61,6 +64,7 @@ class Scorecard:
     items_dismissed: int = 0
     sla_hit_rate: float | None = None
     effort_minutes: int = 0
+    saves: int = 0
     roi: float | None = None
     links: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -147,6 +151,12 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
     card.items_dismissed = figures["dismissed"]
     card.sla_hit_rate = _ratio(figures["on_time"], figures["closed"])
     card.effort_minutes = figures["effort"] or 0
+    card.saves = (
+        items.filter(in_period, SAVED, status=WorkItemStatus.DONE)
+        .values("account_id")
+        .distinct()
+        .count()
+    )
     worked = set(
         items.filter(in_period, status=WorkItemStatus.DONE).values_list("account_id", flat=True)
     )
@@ -169,6 +179,7 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
         "items_closed": f"{items_url}&status=done&{closed}",
         "items_dismissed": f"{items_url}&status=dismissed&{closed}",
         "effort_minutes": f"{items_url}&status=done&{closed}",
+        "saves": f"{items_url}&status=done&saved=true&{closed}",
         "net_revenue_retention": f"/api/v1/metrics/revenue/?start={start}&end={end}&group_by=squad",
     }
     return card
@@ -192,6 +203,7 @@ def scorecards_rollup(*, start: dt.date, end: dt.date) -> tuple[Scorecard, list[
         total.items_closed += card.items_closed
         total.items_dismissed += card.items_dismissed
         total.effort_minutes += card.effort_minutes
+        total.saves += card.saves
         closed_on_time += round((card.sla_hit_rate or 0) * card.items_closed)
         for band, count in card.health_distribution.items():
             total.health_distribution[band] = total.health_distribution.get(band, 0) + count

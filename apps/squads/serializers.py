@@ -254,6 +254,8 @@ class WorkItemSerializer(serializers.ModelSerializer[WorkItem]):
             "dismissed_reason",
             "touchpoint_id",
             "retriggered_count",
+            "band_at_open",
+            "band_at_close",
             "created_at",
             "updated_at",
         ]
@@ -394,6 +396,7 @@ class PlaySerializer(StrictModel):
             "audience",
             "item_template",
             "set_lifecycle_stage",
+            "send_webhook",
             "reenrol_max",
             "reenrol_window_days",
             "disabled_reason",
@@ -527,6 +530,9 @@ class ScorecardSerializer(serializers.Serializer[Any]):
     items_dismissed = serializers.IntegerField()
     sla_hit_rate = serializers.FloatField(allow_null=True)
     effort_minutes = serializers.IntegerField()
+    saves = serializers.IntegerField(
+        help_text="Accounts a completed item took out of poor health (into average or good)."
+    )
     roi = serializers.FloatField(allow_null=True)
     links = serializers.DictField(
         child=serializers.CharField(), help_text="Figure -> the API list of the rows behind it."

@@ -35,7 +35,7 @@ from apps.squads.models import (
     WorkItemEvent,
     WorkItemStatus,
 )
-from apps.squads.priority import priorities
+from apps.squads.priority import account_band, priorities
 from fullfield import events
 from fullfield.errors import Conflict, DomainError, NotFound
 from fullfield.users.models import User
@@ -257,6 +257,7 @@ def work_item_create(
         checklist=[{"text": text, "done": False} for text in checklist],
         priority=priority.value,
         priority_basis=priority.basis,
+        band_at_open=priority.band,
         due_at=due_at,
         sla_due_at=now + dt.timedelta(hours=queue.sla_hours),
         status=WorkItemStatus.CLAIMED if assignee else WorkItemStatus.OPEN,
@@ -438,6 +439,7 @@ def work_item_complete(
         snoozed_until=None,
         outcome=outcome,
         effort_minutes=effort_minutes,
+        band_at_close=account_band(account_id=item.account_id),
     )
     if not changed:
         raise _refuse(item, "completed")

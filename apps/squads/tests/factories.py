@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import factory
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 
 from apps.accounts.tests.factories import AccountFactory
 from apps.squads.access import Actor, actor_for_user
@@ -39,6 +41,17 @@ def make_squad(name: str = "Growth", *, value_area: str = "account_based", **que
 def join(squad: Squad, *members: Member) -> None:
     for member in members:
         squad_member_add(squad=squad, member=member)
+
+
+def session_for(user: User) -> str:
+    """A signed-in browser session for the user (what the login page would create)."""
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    assert session.session_key is not None
+    return session.session_key
 
 
 def actor(member: Member) -> Actor:

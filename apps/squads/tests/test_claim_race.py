@@ -10,30 +10,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.db import SessionStore
 from django_tenants.utils import schema_context
 
 from apps.accounts.tests.factories import AccountFactory
 from apps.squads.models import Member, WorkItem, WorkItemEvent
-from apps.squads.tests.factories import MemberFactory, join, make_squad
+from apps.squads.tests.factories import MemberFactory, join, make_squad, session_for
 from fullfield.tenancy.models import Tenant
-from fullfield.users.models import User
 from tests.fixtures import host_of
 
 ITEMS = 12
-CSRF = "a" * 32
-
-
-def session_for(user: User) -> str:
-    """A signed-in browser session for the user (what the login page would create)."""
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    assert session.session_key is not None
-    return session.session_key
+CSRF = "a" * 32  # a CSRF secret the session's requests present as cookie and header
 
 
 def test_two_members_claiming_at_once_get_one_win_and_one_409_per_item(

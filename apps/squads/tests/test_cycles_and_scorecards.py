@@ -137,3 +137,18 @@ def test_a_cycle_ends_after_it_starts(alice_client: TenantClient, squad: Squad) 
     )
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"ends_on": ["Before starts_on."]}
+
+
+def test_saves_count_accounts_a_completed_item_took_out_of_poor_health(
+    alice_client: TenantClient, squad: Squad
+) -> None:
+    saved = worked_item(squad, effort=30)
+    still_poor = worked_item(squad, effort=30)
+    never_poor = worked_item(squad, effort=30)
+    WorkItem.objects.filter(pk=saved.pk).update(band_at_open="poor", band_at_close="average")
+    WorkItem.objects.filter(pk=still_poor.pk).update(band_at_open="poor", band_at_close="poor")
+    WorkItem.objects.filter(pk=never_poor.pk).update(band_at_open="average", band_at_close="good")
+    card = alice_client.get(f"/api/v1/squads/{squad.pk}/scorecard/").json()
+    assert card["saves"] == 1
+    rows = alice_client.get(card["links"]["saves"]).json()["results"]
+    assert [row["id"] for row in rows] == [saved.pk]

@@ -357,3 +357,41 @@ def test_disabling_through_the_api_needs_a_reason(alice_client: TenantClient) ->
     assert alice_client.post(f"/api/v1/plays/{play.pk}/disable/", {}).status_code == 400
     body = alice_client.post(f"/api/v1/plays/{play.pk}/disable/", {"reason": "Noisy"}).json()
     assert (body["status"], body["disabled_reason"]) == ("disabled", "Noisy")
+
+
+def test_an_expansion_play_ranks_its_items_by_expected_gain() -> None:
+    play = PlayFactory.create(
+        item_template={"title": "Grow {account}", "kind": "expansion"},
+    )
+    account = AccountFactory.create(segment="enterprise")
+    OpportunityFactory.create(account=account, kind="expansion", status="open", amount=10_000)
+    run(play)
+    (item,) = open_items(play)
+    # Unscored: the open expansion amount x 0.5.
+    assert (item.priority, item.priority_basis) == (5000, "expected_gain")
+
+
+def test_a_play_that_sends_webhooks_announces_each_run_that_created_items(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from apps.squads.events import PlayFired
+
+    published = record_published_events(monkeypatch)
+    play = PlayFactory.create(send_webhook=True)
+    account = AccountFactory.create(segment="enterprise")
+    created = run(play).created_item_ids
+    run(play)  # updates the open item: nothing new to announce
+    fired = [event for event in published if isinstance(event, PlayFired)]
+    assert [(e.play_id, e.account_ids, e.work_item_ids) for e in fired] == [
+        (play.pk, [account.pk], created)
+    ]
+    assert "integrations.webhooks_dispatch" in events.subscribers(PlayFired)
+
+
+def test_event_runs_that_match_nothing_leave_no_audit_row_but_schedules_do() -> None:
+    play = PlayFactory.create()
+    smb = AccountFactory.create(segment="smb")
+    plays_evaluate_event(event="accounts.touched", payload={"account_ids": [smb.pk]})
+    assert not PlayRun.objects.filter(play=play).exists()
+    plays_run_scheduled()
+    assert PlayRun.objects.filter(play=play, cause="schedule").count() == 1
