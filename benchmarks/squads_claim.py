@@ -44,7 +44,7 @@ from fullfield.tenancy.models import Tenant  # noqa: E402
 from fullfield.tenancy.services import tenant_create, tenant_delete  # noqa: E402
 from fullfield.users.models import User  # noqa: E402
 
-ITEMS = int(os.environ.get("BENCH_ITEMS", "1000"))
+ITEMS = int(os.environ.get("BENCH_ITEMS", "500"))
 CLAIMERS = int(os.environ.get("BENCH_CLAIMERS", "20"))
 
 
