@@ -18,6 +18,7 @@ from apps.accounts.models import Account
 from apps.squads import plays, services
 from apps.squads.access import Actor, actor_for_user
 from apps.squads.models import Cycle, Member, Squad, WorkItem
+from fullfield.errors import Conflict
 from fullfield.users.models import User
 
 # The demo people sign in like the demo admin (see README); a demo tenant only.
@@ -127,7 +128,10 @@ def _work(squad: Squad, people: list[Member]) -> int:
     # At most half of the pool: a new user should also find items waiting to be claimed.
     for index, item in enumerate(items[: min(3 * len(actors), len(items) // 2)]):
         actor = actors[index % len(actors)]
-        services.work_item_claim(actor=actor, item_id=item.pk)
+        try:
+            services.work_item_claim(actor=actor, item_id=item.pk)
+        except Conflict:
+            continue  # the policy already filled this member up to their capacity
         step = index % 4
         if step == 1:
             services.work_item_comment(
