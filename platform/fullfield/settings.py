@@ -253,6 +253,11 @@ SPECTACULAR_SETTINGS = {
         "JobKindEnum": "apps.integrations.models.Job.Kind",
         "JobStatusEnum": "apps.integrations.models.Job.Status",
         "JobApiStatusEnum": "apps.integrations.jobs.api.JOB_API_STATUSES",
+        "WorkItemStatusEnum": "apps.squads.models.WorkItemStatus",
+        "PlayStatusEnum": "apps.squads.models.PlayStatus",
+        "CycleStatusEnum": "apps.squads.models.Cycle.Status",
+        "FunctionalRoleEnum": "apps.squads.models.FunctionalRole",
+        "LifecycleStageEnum": "apps.accounts.models.LifecycleStage",
     },
 }
 
@@ -300,6 +305,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(hour=2, minute=30),
         "args": ["scoring.health_recompute"],
     },
+    "squads-wake-snoozed-items": {
+        "task": "fullfield.fan_out",
+        "schedule": 60.0,
+        "args": ["squads.work_items_wake"],
+    },
+    "squads-daily-plays": {
+        "task": "fullfield.fan_out",
+        "schedule": 86400.0,
+        "args": ["squads.plays_run_scheduled"],
+    },
 }
 
 # --- logging ----------------------------------------------------------------------------
@@ -346,6 +361,7 @@ FULLFIELD_DEMO_TENANT = env_str("FULLFIELD_DEMO_TENANT", "acme")
 FULLFIELD_DEMO_SEEDERS: list[str] = [
     "apps.accounts.seed.seed_demo",
     "apps.scoring.demo.seed_scores",
+    "apps.squads.demo.seed_squads_demo",
 ]
 FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool(
     "FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False

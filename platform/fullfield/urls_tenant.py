@@ -21,6 +21,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.accounts.urls")),
     path("", include("apps.scoring.urls")),
     path("", include("apps.integrations.urls")),
+    path("", include("apps.squads.urls")),
 ]
 
 urlpatterns = [

@@ -142,7 +142,7 @@ class RevenueGroupSerializer(RevenueFiguresSerializer):
     name = serializers.CharField(
         read_only=True,
         allow_null=True,
-        help_text="The segment, or the root account's name; null for squads.",
+        help_text="The segment, the squad's name or the root account's name.",
     )
 
     def to_representation(self, instance: GroupFigures) -> dict[str, Any]:

@@ -132,7 +132,10 @@ def _scope_sql(*, group_by: GroupBy | None, root_account_id: int | None) -> str:
     key_and_name = {
         None: "NULL::text, NULL::text",
         GroupBy.SEGMENT: "account.segment, account.segment",
-        GroupBy.SQUAD: "account.squad_id::text, NULL::text",
+        # squads owns the squad table (and the foreign key to it); its name is read by table
+        # name so that accounts still imports no app.
+        GroupBy.SQUAD: "account.squad_id::text,"
+        " (SELECT squad.name FROM squads_squad squad WHERE squad.id = account.squad_id)",
         GroupBy.HIERARCHY: "tree.root_id::text, tree.root_name",
     }[group_by]
     if root_account_id is not None:

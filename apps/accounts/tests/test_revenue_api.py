@@ -20,6 +20,7 @@ import pytest
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account, Subscription
+from apps.accounts.tests.test_revenue_metrics import existing_squad
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import TenantClient, World
 
@@ -40,6 +41,7 @@ def term(owner: Account, mrr: str, start: str, end: str | None = None, **extra: 
 
 @pytest.fixture
 def book(tenant_a: Tenant) -> dict[str, Account]:
+    existing_squad(7)
     steady = Account.objects.create(name="Steady", segment="smb", squad_id=7)
     upgrader = Account.objects.create(name="Upgrader", segment="ent")
     child = Account.objects.create(name="Child", segment="smb", squad_id=7, parent=upgrader)

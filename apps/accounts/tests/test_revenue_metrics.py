@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.apps import apps as django_apps
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account, Subscription
@@ -37,10 +38,22 @@ def day(text: str) -> date:
     return date.fromisoformat(text)
 
 
+def existing_squad(squad_id: int | None) -> int | None:
+    """A squad row with this id: Account.squad_id is a foreign key to the squads app's table
+    (looked up through the app registry, so that accounts imports no app)."""
+    if squad_id is not None:
+        django_apps.get_model("squads", "Squad").objects.get_or_create(
+            id=squad_id, defaults={"name": f"Squad {squad_id}", "value_area": "geography"}
+        )
+    return squad_id
+
+
 def account(
     name: str, *, segment: str = "", squad_id: int | None = None, parent: Account | None = None
 ) -> Account:
-    return Account.objects.create(name=name, segment=segment, squad_id=squad_id, parent=parent)
+    return Account.objects.create(
+        name=name, segment=segment, squad_id=existing_squad(squad_id), parent=parent
+    )
 
 
 def term(

@@ -161,6 +161,7 @@ def test_the_documented_event_types_are_listed(alice_client: TenantClient) -> No
         "health_band.changed",
         "work_item.created",
         "work_item.completed",
+        "play.fired",
         "lifecycle_stage.changed",
         "import.finished",
     ]

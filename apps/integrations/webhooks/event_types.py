@@ -17,6 +17,7 @@ EVENT_TYPES: dict[str, str] = {
     "health_band.changed": "An account's health score moved to another band (good, average, poor).",
     "work_item.created": "A play put a new work item in a squad's queue.",
     "work_item.completed": "A squad member completed a work item.",
+    "play.fired": "A play's run put new work items in a squad's queue.",
     "lifecycle_stage.changed": "An account moved to another lifecycle stage (e.g. churned).",
     "import.finished": "A CSV import job finished, with its counts.",
 }
@@ -29,6 +30,7 @@ DOMAIN_EVENT_WEBHOOK_TYPES: dict[str, str] = {
     "health_band.changed": "health_band.changed",
     "work_item.created": "work_item.created",
     "work_item.completed": "work_item.completed",
+    "play.fired": "play.fired",
     "lifecycle_stage.changed": "lifecycle_stage.changed",
     "import.finished": "import.finished",
 }

@@ -1,0 +1,135 @@
+"""Reads of squads: lists for the API, covered accounts, skill gaps and size guidance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from apps.accounts.models import Account
+from apps.squads.models import (
+    MISSION_TEMPLATES,
+    OPEN_STATUSES,
+    SQUAD_SIZE_MAX,
+    SQUAD_SIZE_MIN,
+    Cycle,
+    Member,
+    Play,
+    PlayRun,
+    Queue,
+    Squad,
+    SquadMembership,
+    WorkItem,
+    WorkItemEvent,
+)
+from fullfield.errors import NotFound
+
+# Keys of a saved account filter, and the Account lookup each one becomes.
+ACCOUNT_FILTER_LOOKUPS: dict[str, str] = {
+    "segment": "segment__in",
+    "region": "region__in",
+    "tier": "tier__in",
+    "industry": "industry__in",
+    "lifecycle_stage": "lifecycle_stage__in",
+}
+
+
+def account_filter_q(saved: dict[str, object]) -> Q | None:
+    """The Q of a saved account filter; None when it names nothing (matches no account)."""
+    conditions = Q()
+    named = False
+    for key, lookup in ACCOUNT_FILTER_LOOKUPS.items():
+        values = saved.get(key)
+        if values:
+            conditions &= Q(**{lookup: values if isinstance(values, list) else [values]})
+            named = True
+    return conditions if named else None
+
+
+def squad_accounts_q(squad: Squad) -> Q:
+    """Accounts a squad covers: assigned to it, or matching its saved filter."""
+    covered = Q(squad_id=squad.pk)
+    saved = account_filter_q(squad.account_filter)
+    return covered | saved if saved is not None else covered
+
+
+def squad_accounts(*, squad: Squad) -> QuerySet[Account]:
+    return Account.objects.filter(squad_accounts_q(squad))
+
+
+def member_list() -> QuerySet[Member]:
+    return Member.objects.select_related("user").annotate(
+        open_items=Count("items", filter=Q(items__status__in=OPEN_STATUSES))
+    )
+
+
+def squad_list() -> QuerySet[Squad]:
+    return Squad.objects.select_related("queue").prefetch_related("memberships__member__user")
+
+
+def squad_get(*, squad_id: int) -> Squad:
+    squad = squad_list().filter(pk=squad_id).first()
+    if squad is None:
+        raise NotFound(f"No squad with id {squad_id}.")
+    return squad
+
+
+@dataclass(frozen=True)
+class SquadShape:
+    size: int
+    size_warning: str | None
+    skill_gaps: list[str]
+
+
+def squad_shape(*, squad: Squad) -> SquadShape:
+    """Size guidance (6 to 10 people) and skill gaps (roles the mission needs, no member has)."""
+    memberships: list[SquadMembership] = list(squad.memberships.all())
+    size = len(memberships)
+    warning = None
+    if size < SQUAD_SIZE_MIN:
+        warning = f"{size} members: a squad works best with {SQUAD_SIZE_MIN} to {SQUAD_SIZE_MAX}."
+    elif size > SQUAD_SIZE_MAX:
+        warning = (
+            f"{size} members: above {SQUAD_SIZE_MAX} it is time to formalise and coordinate "
+            "(split it or replicate it)."
+        )
+    present = {membership.role for membership in memberships}
+    needed = MISSION_TEMPLATES.get(squad.value_area, ())
+    return SquadShape(
+        size=size, size_warning=warning, skill_gaps=[role for role in needed if role not in present]
+    )
+
+
+def queue_list() -> QuerySet[Queue]:
+    return Queue.objects.select_related("squad").annotate(
+        open_items=Count("items", filter=Q(items__status="open")),
+        claimed_items=Count("items", filter=Q(items__status="claimed")),
+        snoozed_items=Count("items", filter=Q(items__status="snoozed")),
+    )
+
+
+def work_item_list() -> QuerySet[WorkItem]:
+    return WorkItem.objects.select_related("queue", "account", "assignee__user")
+
+
+def work_items_of_member(*, member: Member) -> QuerySet[WorkItem]:
+    """ "My items": what the member holds, across all their squads."""
+    return work_item_list().filter(assignee=member, status__in=OPEN_STATUSES)
+
+
+def work_item_events(*, item_id: int) -> QuerySet[WorkItemEvent]:
+    return (
+        WorkItemEvent.objects.filter(item_id=item_id).select_related("actor").order_by("at", "id")
+    )
+
+
+def play_list() -> QuerySet[Play]:
+    return Play.objects.select_related("squad")
+
+
+def play_run_list() -> QuerySet[PlayRun]:
+    return PlayRun.objects.select_related("play")
+
+
+def cycle_list() -> QuerySet[Cycle]:
+    return Cycle.objects.select_related("squad")
