@@ -3,6 +3,7 @@ it, and every operation has a summary."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,13 @@ from apps.accounts.tests import factories
 from apps.integrations.models import ApiKey, Job, WebhookDelivery
 from apps.integrations.services import api_key_create
 from apps.integrations.webhooks.services import webhook_endpoint_create
+from apps.scoring.calibration import calibration_run
+from apps.scoring.services import health_recompute
+from apps.scoring.value import account_value_recompute
+from apps.squads.access import actor_for_user
+from apps.squads.plays import play_dry_run
+from apps.squads.services import cycle_create, squad_accounts_assign, work_item_claim
+from apps.squads.tests.factories import MemberFactory, PlayFactory, WorkItemFactory, join
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import TenantClient, World, host_of
 
@@ -84,7 +92,36 @@ def one_of_everything(tenant_a: Tenant, world: World, settings: Any) -> dict[str
     WebhookDelivery.objects.create(
         endpoint=endpoint, event_type="health_band.changed", event_id=uuid.uuid4(), payload={}
     )
-    return {"endpoint_id": str(endpoint.pk), "id": str(Ticket.objects.get().account_id)}
+    account_id = Ticket.objects.get().account_id
+    # Squads: Alice works in a squad that covers the account, with a claimed item and a play run.
+    alice = MemberFactory.create(user=world.alice.user, permission_level="admin")
+    item = WorkItemFactory.create(account_id=account_id)
+    squad = item.queue.squad
+    join(squad, alice)
+    squad_accounts_assign(squad=squad, account_ids=[account_id])
+    work_item_claim(actor=actor_for_user(world.alice.user), item_id=item.pk)
+    cycle_create(
+        squad=squad,
+        data={
+            "name": "January",
+            "goal": "Renew every account",
+            "starts_on": dt.date(2026, 1, 1),
+            "ends_on": dt.date(2026, 1, 14),
+        },
+    )
+    play = PlayFactory.create(squad=squad)
+    play_dry_run(play=play, account=item.account)
+    # Scoring: every account scored and valued; a calibration (too little history to fit).
+    health_recompute()
+    account_value_recompute()
+    calibration_run()
+    return {
+        "endpoint_id": str(endpoint.pk),
+        "id": str(account_id),
+        "account_id": str(account_id),
+        "/api/v1/squads/{id}/accounts/": str(squad.pk),
+        "/api/v1/work-items/{id}/history/": str(item.pk),
+    }
 
 
 @pytest.mark.parametrize("path", LIST_OPERATIONS)
@@ -94,7 +131,7 @@ def test_real_responses_of_every_list_operation_match_the_schema(
     path: str,
 ) -> None:
     names = re.findall(r"\{([^}]+)\}", path)
-    parameters = {name: one_of_everything[name] for name in names}
+    parameters = {name: one_of_everything.get(path, one_of_everything[name]) for name in names}
     case = SCHEMA[path]["GET"].Case(path_parameters=parameters)
     url = path.format(**parameters)
     served = TenantClient(world.tenant_a).login_as(world.alice).get(url)

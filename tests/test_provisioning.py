@@ -211,4 +211,4 @@ def test_printed_tenant_urls_use_the_scheme_and_port_actually_served(
     settings.HTTPS, settings.FULLFIELD_PUBLIC_PORT = False, 80
     assert tenant_url(tenant) == "http://iota.localhost/"
     home = APIClient(HTTP_HOST="localhost:8001").get("/")
-    assert b"<code>http://&lt;company&gt;.localhost:8001/</code>" in home.content
+    assert b"<code>http://&lt;your-company&gt;.localhost:8001/</code>" in home.content

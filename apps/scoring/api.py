@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -120,6 +120,7 @@ class ProfileWritePermission(IsAuthenticatedWithScope):
 
 class HealthProfileListApi(APIView):
     permission_classes = [ProfileWritePermission]
+    pagination_class = CursorPagination  # declares the list paginated in the schema
 
     @extend_schema(
         summary="List health profiles",
@@ -265,23 +266,24 @@ class HistoryPagination(CursorPagination):
     ordering = ("-as_of", "-id")  # type: ignore[assignment]
 
 
-class AccountHealthHistoryApi(APIView):
+class AccountHealthHistoryApi(generics.ListAPIView[HealthSnapshot]):
+    serializer_class = HealthSnapshotSerializer
+    pagination_class = HistoryPagination
+    filter_backends: list[Any] = []
+
     @extend_schema(
         summary="An account's health history",
         description=(
             "Newest first: one snapshot per UTC day (the day's last score) plus one for every "
             "band change (`band_change`). " + SCALE
         ),
-        responses=HealthSnapshotSerializer(many=True),
         operation_id="account_health_history",
     )
-    def get(self, request: Request, account_id: str) -> Response:
-        rows: QuerySet[HealthSnapshot] = selectors.account_health_history(
-            account_id=int(account_id)
-        )
-        paginator = HistoryPagination()
-        page = paginator.paginate_queryset(rows, request, view=self)
-        return paginator.get_paginated_response(HealthSnapshotSerializer(page, many=True).data)
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self) -> QuerySet[HealthSnapshot]:
+        return selectors.account_health_history(account_id=int(self.kwargs["account_id"]))
 
 
 # --- calibration ----------------------------------------------------------------------------
@@ -340,6 +342,7 @@ CALIBRATION_DOC = (
 
 class CalibrationListApi(APIView):
     permission_classes = [ProfileWritePermission]
+    pagination_class = CursorPagination  # declares the list paginated in the schema
 
     @extend_schema(
         summary="List churn calibrations",

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import factory
 import pytest
+from django.apps import apps as django_apps
 from django.utils import timezone
 
 from apps.accounts.models import (
@@ -151,3 +152,13 @@ def record_published_events(monkeypatch: pytest.MonkeyPatch) -> list[DomainEvent
 
     monkeypatch.setattr(events, "publish", publish)
     return published
+
+
+def existing_squad(squad_id: int | None) -> int | None:
+    """A squad row with this id: Account.squad_id is a foreign key to the squads app's table
+    (looked up through the app registry, so that accounts imports no app)."""
+    if squad_id is not None:
+        django_apps.get_model("squads", "Squad").objects.get_or_create(
+            id=squad_id, defaults={"name": f"Squad {squad_id}", "value_area": "geography"}
+        )
+    return squad_id

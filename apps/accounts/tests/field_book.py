@@ -44,6 +44,7 @@ from apps.accounts.models import (
     UsageEvent,
 )
 from apps.accounts.services.usage import usage_rollup_rebuild
+from apps.accounts.tests.factories import existing_squad
 
 START = date(2026, 1, 1)
 END = date(2026, 4, 1)
@@ -139,10 +140,10 @@ class Book:
 
 
 def build_book() -> Book:
-    acme = Account.objects.create(name="Acme", segment="smb", squad_id=7)
+    acme = Account.objects.create(name="Acme", segment="smb", squad_id=existing_squad(7))
     bolt = Account.objects.create(name="Bolt", segment="enterprise")
-    echo = Account.objects.create(name="Echo", segment="smb", squad_id=7)
-    frost = Account.objects.create(name="Frost", segment="enterprise", squad_id=9)
+    echo = Account.objects.create(name="Echo", segment="smb", squad_id=existing_squad(7))
+    frost = Account.objects.create(name="Frost", segment="enterprise", squad_id=existing_squad(9))
     glade = Account.objects.create(name="Glade", segment="smb")
     halo = Account.objects.create(name="Halo", segment="smb")
     kite = Account.objects.create(name="Kite", segment="smb")

@@ -20,7 +20,7 @@ import pytest
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account, Subscription
-from apps.accounts.tests.test_revenue_metrics import existing_squad
+from apps.accounts.tests.factories import existing_squad
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import TenantClient, World
 

@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from django.apps import apps as django_apps
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account, Subscription
@@ -24,6 +23,7 @@ from apps.accounts.revenue.metrics import (
     revenue_report,
 )
 from apps.accounts.revenue.periods import Interval, Period, month_period, periods_between
+from apps.accounts.tests.factories import existing_squad
 from fullfield.errors import NotFound
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import World
@@ -36,16 +36,6 @@ FEBRUARY = month_period(2026, 2)
 
 def day(text: str) -> date:
     return date.fromisoformat(text)
-
-
-def existing_squad(squad_id: int | None) -> int | None:
-    """A squad row with this id: Account.squad_id is a foreign key to the squads app's table
-    (looked up through the app registry, so that accounts imports no app)."""
-    if squad_id is not None:
-        django_apps.get_model("squads", "Squad").objects.get_or_create(
-            id=squad_id, defaults={"name": f"Squad {squad_id}", "value_area": "geography"}
-        )
-    return squad_id
 
 
 def account(
