@@ -5,7 +5,9 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django_tenants.middleware.main import TenantMainMiddleware
 
+from fullfield.api.exceptions import DATABASE_UNAVAILABLE, database_unavailable_response
 from fullfield.log_context import current_request_id, current_tenant
 from fullfield.tenancy.context import current_schema
 
@@ -42,3 +44,30 @@ class HealthCheckMiddleware:
 
             return healthz(request)
         return self.get_response(request)
+
+
+class TenantMiddleware(TenantMainMiddleware):  # type: ignore[misc]  # django-tenants ships no types
+    """django-tenants' host -> tenant routing, answering 503 (not 500) when the database that
+    holds the tenants cannot be reached: the request is fine and may be retried as it is."""
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            return super().process_request(request)  # type: ignore[no-any-return]
+        except DATABASE_UNAVAILABLE:
+            return database_unavailable_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """503 with Retry-After for a view that lost the database (pages; the API's own exception
+    handler answers the same for API views)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DATABASE_UNAVAILABLE):
+            return database_unavailable_response(request)
+        return None

@@ -75,8 +75,9 @@ AUTH_USER_MODEL = "users.User"
 
 MIDDLEWARE = [
     "fullfield.middleware.HealthCheckMiddleware",
-    "django_tenants.middleware.main.TenantMainMiddleware",
+    "fullfield.middleware.TenantMiddleware",
     "fullfield.middleware.RequestContextMiddleware",
+    "fullfield.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

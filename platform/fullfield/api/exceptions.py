@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import utils as db_utils
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -15,6 +17,30 @@ from fullfield.errors import DomainError
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+# The database is down, restarting, refusing connections or dropped ours: the request may be
+# retried as it is, so it gets a 503 with Retry-After rather than a 500. Django wraps the driver's
+# errors in its own; a few paths (connection set-up, pools) raise psycopg's directly.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    db_utils.OperationalError,
+    db_utils.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response(request: HttpRequest) -> HttpResponse:
+    """503 in the one error shape for the API, a short plain page elsewhere; Retry-After."""
+    message = "The database is unavailable for a moment; retry this request shortly."
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(error_body("service_unavailable", message), status=503)
+    else:
+        response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _flatten(detail: Any) -> Any:
@@ -29,6 +55,10 @@ def _flatten(detail: Any) -> Any:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        message = "The database is unavailable for a moment; retry this request shortly."
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return Response(error_body("service_unavailable", message), status=503, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
