@@ -19,6 +19,7 @@ from pathlib import Path
 
 import redis
 from celery import Celery
+from celery.signals import task_postrun, task_prerun, worker_init
 
 TASKS = int(os.environ.get("BENCH_TASKS", "2000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -46,6 +47,18 @@ def record_run(counter_key: str) -> None:
     client = _counter()
     client.setnx(f"{counter_key}:started", time.time())
     client.incr(counter_key)
+
+
+@worker_init.connect
+def _plain_worker_without_tenant_handlers(sender: object = None, **_: object) -> None:
+    """Leave the plain worker with no tenant machinery: loading Django's settings imports the
+    `fullfield` package and with it tenant-schemas-celery, which connects a schema switch and
+    restore to every task's prerun and postrun. On a plain task both handlers fail (the task has
+    no tenant databases), and Celery logs each failure with a traceback: two error tracebacks
+    per task made the plain baseline slower than the tenant-aware task it is measured against."""
+    if getattr(sender, "app", None) is plain_app:
+        task_prerun.disconnect(dispatch_uid="tenant_schemas_switch_schema")
+        task_postrun.disconnect(dispatch_uid="tenant_schemas_restore_schema")
 
 
 @plain_app.task(name="bench.plain_noop")
