@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django_tenants.middleware.main import TenantMainMiddleware
 
-from fullfield.api.exceptions import DATABASE_UNAVAILABLE, database_unavailable_response
+from fullfield.api.exceptions import SERVICE_UNAVAILABLE, database_unavailable_response
 from fullfield.log_context import current_request_id, current_tenant
 from fullfield.tenancy.context import current_schema
 
@@ -53,13 +53,13 @@ class TenantMiddleware(TenantMainMiddleware):  # type: ignore[misc]  # django-te
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
         try:
             return super().process_request(request)  # type: ignore[no-any-return]
-        except DATABASE_UNAVAILABLE:
-            return database_unavailable_response(request)
+        except SERVICE_UNAVAILABLE as exc:
+            return database_unavailable_response(request, exc)
 
 
 class DatabaseUnavailableMiddleware:
-    """503 with Retry-After for a view that lost the database (pages; the API's own exception
-    handler answers the same for API views)."""
+    """503 with Retry-After for a view that lost the database or Redis (pages; the API's own
+    exception handler answers the same for API views)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -68,6 +68,6 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, DATABASE_UNAVAILABLE):
-            return database_unavailable_response(request)
+        if isinstance(exception, SERVICE_UNAVAILABLE):
+            return database_unavailable_response(request, exception)
         return None

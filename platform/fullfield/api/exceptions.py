@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import kombu.exceptions
 import psycopg
+import redis.exceptions
 from django.core.exceptions import PermissionDenied
 from django.db import utils as db_utils
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -28,12 +30,28 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
 )
+# Redis (cache, throttling) or the Celery broker cannot be reached: the same answer. A request
+# whose data was committed before the broker failed is safe to retry: ingest is idempotent.
+BROKER_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
+SERVICE_UNAVAILABLE = DATABASE_UNAVAILABLE + BROKER_UNAVAILABLE
 RETRY_AFTER_SECONDS = 5
 
 
-def database_unavailable_response(request: HttpRequest) -> HttpResponse:
+def _unavailable_message(exc: BaseException | None) -> str:
+    if isinstance(exc, BROKER_UNAVAILABLE):
+        return "The queue is unavailable for a moment; retry this request shortly."
+    return "The database is unavailable for a moment; retry this request shortly."
+
+
+def database_unavailable_response(
+    request: HttpRequest, exc: BaseException | None = None
+) -> HttpResponse:
     """503 in the one error shape for the API, a short plain page elsewhere; Retry-After."""
-    message = "The database is unavailable for a moment; retry this request shortly."
+    message = _unavailable_message(exc)
     response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(error_body("service_unavailable", message), status=503)
@@ -55,8 +73,8 @@ def _flatten(detail: Any) -> Any:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
-    if isinstance(exc, DATABASE_UNAVAILABLE):
-        message = "The database is unavailable for a moment; retry this request shortly."
+    if isinstance(exc, SERVICE_UNAVAILABLE):
+        message = _unavailable_message(exc)
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return Response(error_body("service_unavailable", message), status=503, headers=headers)
     if isinstance(exc, Http404):
