@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import psycopg
@@ -98,7 +99,8 @@ def database_refusing_connections() -> Iterator[None]:
     """The test database refuses connections and drops the open ones, until the block ends."""
     name = connection.settings_dict["NAME"]
     assert name.startswith("test_"), f"an outage is only ever simulated on a test database: {name}"
-    admin_url = database_url_for_tests().rsplit("/", 1)[0] + "/postgres"
+    # The same server, its maintenance database (the URL may carry a socket folder in its query).
+    admin_url = urlunsplit(urlsplit(database_url_for_tests())._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
         try:
