@@ -136,6 +136,7 @@ def benchmark(argv: Sequence[str]) -> int:
     environ.setdefault("DEBUG", "1")
     rows: list[Row] = []
     failed: list[str] = []
+    silent: list[str] = []
     started = time.monotonic()
     with EmbeddedServices(environ) as env:
         env = _python_env(env)
@@ -146,7 +147,9 @@ def benchmark(argv: Sequence[str]) -> int:
             rows.extend(reported)
             if returncode:
                 failed.append(name)
-    _write_table(rows, failed, seconds=time.monotonic() - started)
+            elif not reported:
+                silent.append(name)
+    _write_table(rows, failed, silent, seconds=time.monotonic() - started)
     return 1 if failed else 0
 
 
@@ -167,7 +170,7 @@ def _run_benchmark(name: str, env: dict[str, str]) -> tuple[int, list[Any]]:
     return result.returncode, [row for row in rows if row is not None]
 
 
-def _write_table(rows: list[Any], failed: list[str], *, seconds: float) -> None:
+def _write_table(rows: list[Any], failed: list[str], silent: list[str], *, seconds: float) -> None:
     """Resolve rows measured against other rows, print the table, write it as Markdown and JSON."""
     import dataclasses
     import json
@@ -228,6 +231,7 @@ def _write_table(rows: list[Any], failed: list[str], *, seconds: float) -> None:
         "cpus": os.cpu_count(),
         "bench_scale": os.environ.get("BENCH_SCALE", "1"),
         "failed": failed,
+        "reported_no_row": silent,
         "rows": [dataclasses.asdict(row) for row in resolved],
     }
     for name in (stamp, "latest"):
