@@ -100,11 +100,24 @@ class Row:
         return f"{sign} {self.goal:g} {self.unit}"
 
 
+def figure(value: float) -> str:
+    """Thousands separated, no exponent: 15,445 ev/s, 0.553 s."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def judge(
-    *, ours: float, reference: float | None, goal: float, goal_on: GoalOn, lower_is_better: bool
+    *,
+    ours: float,
+    reference: float | None,
+    goal: float,
+    goal_on: GoalOn,
+    lower_is_better: bool,
+    ratio: float | None = None,
 ) -> tuple[float | None, bool | None]:
-    """(ratio ours / reference, whether the goal is met; None when it cannot be told yet)."""
-    ratio = ours / reference if reference else None
+    """(ratio ours / reference unless given, whether the goal is met; None when it cannot be
+    told yet)."""
+    if ratio is None:
+        ratio = ours / reference if reference else None
     value = ratio if goal_on == "ratio" else ours
     if value is None:
         return ratio, None
@@ -124,14 +137,19 @@ def report_row(
     lower_is_better: bool = False,
     note: str = "",
     benchmark: str = "",
+    ratio: float | None = None,
 ) -> Row:
-    """Print one row of the final table (a human line and a `BENCH-ROW` JSON line)."""
+    """Print one row of the final table (a human line and a `BENCH-ROW` JSON line).
+
+    `ratio` overrides ours / reference, for a benchmark whose headline is, say, the median of
+    per-round ratios rather than the ratio of the medians."""
     ratio, met = judge(
         ours=ours,
         reference=reference,
         goal=goal,
         goal_on=goal_on,
         lower_is_better=lower_is_better,
+        ratio=ratio,
     )
     row = Row(
         benchmark=benchmark or _calling_benchmark(),
@@ -149,10 +167,10 @@ def report_row(
         note=note,
     )
     verdict = {True: "met", False: "NOT met", None: "to be judged"}[met]
-    against = f" vs {reference:,.4g} {unit} ({row.reference_name})" if reference else ""
+    against = f" vs {figure(reference)} {unit} ({row.reference_name})" if reference else ""
     shown_ratio = f" = {ratio:.2f}x" if ratio is not None else ""
     print(
-        f"[row] {workload}: {ours:,.4g} {unit}{against}{shown_ratio}; "
+        f"[row] {workload}: {figure(ours)} {unit}{against}{shown_ratio}; "
         f"goal {row.goal_text()}: {verdict}",
         flush=True,
     )

@@ -328,6 +328,7 @@ def main() -> None:
                 goal=0.5,
                 reference=median(rates[("copy", n)]),
                 reference_name="psycopg COPY",
+                ratio=median(ratios[n]),
             )
     finally:
         if server is not None:

@@ -176,6 +176,7 @@ def _write_table(rows: list[Any], failed: list[str], silent: list[str], *, secon
     import json
     from datetime import UTC, datetime
 
+    from benchmarks._report import figure as shown
     from benchmarks._report import judge
 
     by_workload = {row.workload: row for row in rows}
@@ -194,7 +195,7 @@ def _write_table(rows: list[Any], failed: list[str], silent: list[str], *, secon
         resolved.append(row)
 
     def figure(value: float | None, unit: str) -> str:
-        return "-" if value is None else f"{value:,.4g} {unit}"
+        return "-" if value is None else f"{shown(value)} {unit}"
 
     header = "| workload | ours | reference (same run) | ratio | goal | result |"
     lines = [header, "|---|---|---|---|---|---|"]
