@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django_tenants.middleware.main import TenantMainMiddleware
 
-from fullfield.api.exceptions import SERVICE_UNAVAILABLE, database_unavailable_response
+from fullfield.api.exceptions import SERVICE_UNAVAILABLE, service_unavailable_response
 from fullfield.log_context import current_request_id, current_tenant
 from fullfield.tenancy.context import current_schema
 
@@ -54,10 +54,10 @@ class TenantMiddleware(TenantMainMiddleware):  # type: ignore[misc]  # django-te
         try:
             return super().process_request(request)  # type: ignore[no-any-return]
         except SERVICE_UNAVAILABLE as exc:
-            return database_unavailable_response(request, exc)
+            return service_unavailable_response(request, exc)
 
 
-class DatabaseUnavailableMiddleware:
+class ServiceUnavailableMiddleware:
     """503 with Retry-After for a view that lost the database or Redis (pages; the API's own
     exception handler answers the same for API views)."""
 
@@ -69,5 +69,5 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, SERVICE_UNAVAILABLE):
-            return database_unavailable_response(request, exception)
+            return service_unavailable_response(request, exception)
         return None

@@ -77,7 +77,7 @@ MIDDLEWARE = [
     "fullfield.middleware.HealthCheckMiddleware",
     "fullfield.middleware.TenantMiddleware",
     "fullfield.middleware.RequestContextMiddleware",
-    "fullfield.middleware.DatabaseUnavailableMiddleware",
+    "fullfield.middleware.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -47,7 +47,7 @@ def _unavailable_message(exc: BaseException | None) -> str:
     return "The database is unavailable for a moment; retry this request shortly."
 
 
-def database_unavailable_response(
+def service_unavailable_response(
     request: HttpRequest, exc: BaseException | None = None
 ) -> HttpResponse:
     """503 in the one error shape for the API, a short plain page elsewhere; Retry-After."""
