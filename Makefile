@@ -9,7 +9,7 @@ LOCK := requirements.lock
 SUPPORTED_PYTHONS := 3.11 3.12 3.13
 WHEEL_PLATFORMS := x86_64-manylinux_2_28 aarch64-manylinux_2_28 aarch64-apple-darwin
 
-.PHONY: run test lint typecheck wheelcheck check lock browser benchmarks clean
+.PHONY: run test lint typecheck wheelcheck check lock browser bench benchmarks clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "Fullfield supports Python 3.11 to 3.13")'
@@ -64,8 +64,12 @@ wheelcheck: $(STAMP)
 
 check: lint typecheck wheelcheck test
 
-benchmarks: $(STAMP)
+# Every benchmark in benchmarks/, then one table (also in bench-results/); BENCH_SCALE=0.1 is a
+# quick check, the default the sizes the goals are stated for.
+bench: $(STAMP)
 	$(BIN)/fullfield benchmark
+
+benchmarks: bench
 
 clean:
 	rm -rf $(VENV) .fullfield staticfiles

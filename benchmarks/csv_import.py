@@ -121,6 +121,16 @@ def main() -> None:
         f"({ROWS / elapsed:,.0f} rows/s), peak memory {peak:.0f} MB "
         f"(the process held {before:.0f} MB before the import)"
     )
+    from benchmarks._report import report_row
+
+    report_row(
+        workload=f"CSV import, {ROWS:,} event rows",
+        ours=ROWS / elapsed,
+        unit="rows/s",
+        reference_row="event ingest, API batch, 1 stream",
+        goal=0.5,
+        note=f"peak memory {peak:.0f} MB, {before:.0f} MB before",
+    )
 
 
 if __name__ == "__main__":

@@ -331,6 +331,18 @@ def main() -> None:
             )
         ours, raw = median(rates[("endpoint", 1)]), median(rates[("copy", 1)])
         print(f"ingest: {median(ratios[1]):.2f}x raw COPY ({ours:,.0f} ev/s vs {raw:,.0f} ev/s)")
+        from benchmarks._report import report_row
+
+        for n in (1, 2):
+            report_row(
+                workload=f"event ingest, API batch, {n} stream{'s' * (n > 1)}",
+                ours=median(rates[("endpoint", n)]),
+                unit="ev/s",
+                goal=0.5,
+                reference=median(rates[("copy", n)]),
+                reference_name="psycopg COPY",
+                ratio=median(ratios[n]),
+            )
     finally:
         if server is not None:
             server.terminate()

@@ -2,6 +2,7 @@
 
 fullfield run                 bootstrap, then web + worker + beat until Ctrl-C
 fullfield test [pytest args]  run the test suite
+fullfield benchmark [names]   run benchmarks/ (all without names) and print the one table
 fullfield tenant create|list|delete ...
 fullfield <django command>    any manage.py command (migrate_schemas, shell, ...)
 """
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 DEMO_PASSWORD = "fullfield-demo"  # noqa: S105  (the documented login of the local demo tenant)
@@ -121,6 +123,9 @@ def test(argv: Sequence[str]) -> int:
 
 
 def benchmark(argv: Sequence[str]) -> int:
+    """Run the named benchmarks (all of benchmarks/ without names); end with the one table."""
+    sys.path.insert(0, str(PROJECT_ROOT))  # benchmarks/ lives in the clone, not in the wheel
+    from benchmarks._report import Row, scaled_environment
     from fullfield.devservices import EmbeddedServices
 
     names = list(argv) or sorted(
@@ -128,17 +133,113 @@ def benchmark(argv: Sequence[str]) -> int:
         for path in (PROJECT_ROOT / "benchmarks").glob("*.py")
         if not path.stem.startswith("_")
     )
-    environ = dict(os.environ)
+    environ = scaled_environment(dict(os.environ))
     environ.setdefault("DEBUG", "1")
+    rows: list[Row] = []
+    failed: list[str] = []
+    silent: list[str] = []
+    started = time.monotonic()
     with EmbeddedServices(environ) as env:
         env = _python_env(env)
         _manage(["bootstrap"], env)
         for name in names:
-            command = [sys.executable, "-m", f"benchmarks.{name}"]
-            result = subprocess.run(command, env=env, cwd=PROJECT_ROOT)
-            if result.returncode:
-                return result.returncode
-    return 0
+            print(f"\n== benchmark {name}", flush=True)
+            returncode, reported = _run_benchmark(name, env)
+            rows.extend(reported)
+            if returncode:
+                failed.append(name)
+            elif not reported:
+                silent.append(name)
+    _write_table(rows, failed, silent, seconds=time.monotonic() - started)
+    return 1 if failed else 0
+
+
+def _run_benchmark(name: str, env: dict[str, str]) -> tuple[int, list[Any]]:
+    """Run one benchmark as a child (its output goes straight to ours); collect its rows."""
+    import tempfile
+
+    from benchmarks._report import parse_row
+
+    with tempfile.TemporaryDirectory(prefix="fullfield-bench-") as folder:
+        rows_file = Path(folder) / "rows.jsonl"
+        rows_file.touch()
+        command = [sys.executable, "-u", "-m", f"benchmarks.{name}"]
+        result = subprocess.run(
+            command, env={**env, "BENCH_ROWS_FILE": str(rows_file)}, cwd=PROJECT_ROOT
+        )
+        rows = [parse_row(line) for line in rows_file.read_text().splitlines()]
+    return result.returncode, [row for row in rows if row is not None]
+
+
+def _write_table(rows: list[Any], failed: list[str], silent: list[str], *, seconds: float) -> None:
+    """Resolve rows measured against other rows, print the table, write it as Markdown and JSON."""
+    import dataclasses
+    import json
+    from datetime import UTC, datetime
+
+    from benchmarks._report import figure as shown
+    from benchmarks._report import judge
+
+    by_workload = {row.workload: row for row in rows}
+    resolved = []
+    for row in rows:
+        if row.reference_row and row.reference is None and row.reference_row in by_workload:
+            reference = by_workload[row.reference_row].ours
+            ratio, met = judge(
+                ours=row.ours,
+                reference=reference,
+                goal=row.goal,
+                goal_on=row.goal_on,
+                lower_is_better=row.lower_is_better,
+            )
+            row = dataclasses.replace(row, reference=reference, ratio=ratio, met=met)
+        resolved.append(row)
+
+    def figure(value: float | None, unit: str) -> str:
+        return "-" if value is None else f"{shown(value)} {unit}"
+
+    header = "| workload | ours | reference (same run) | ratio | goal | result |"
+    lines = [header, "|---|---|---|---|---|---|"]
+    for row in resolved:
+        reference = figure(row.reference, row.unit)
+        if row.reference is not None and row.reference_name:
+            reference += f" ({row.reference_name})"
+        shown_ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
+        result = {True: "met", False: "not met", None: "no reference"}[row.met]
+        note = f" ({row.note})" if row.note else ""
+        lines.append(
+            f"| {row.workload}{note} | {figure(row.ours, row.unit)} | {reference} | {shown_ratio} "
+            f"| {row.goal_text()} | {result} |"
+        )
+    lines.extend(
+        f"| {name} | failed: see its output above | - | - | - | not met |" for name in failed
+    )
+    measured_at = datetime.now(UTC)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    footer = (
+        f"{len(resolved)} rows in {seconds / 60:.1f} min on {os.cpu_count()} CPUs "
+        f"(load average {load}), BENCH_SCALE={os.environ.get('BENCH_SCALE', '1')}, "
+        f"{measured_at:%Y-%m-%d %H:%M} UTC"
+    )
+    table = "\n".join(lines)
+    print(f"\n{table}\n\n{footer}", flush=True)
+    folder = PROJECT_ROOT / "bench-results"
+    folder.mkdir(exist_ok=True)
+    stamp = f"{measured_at:%Y%m%dT%H%M%S}"
+    markdown = f"# Benchmarks\n\n{table}\n\n{footer}\n"
+    document = {
+        "measured_at": measured_at.isoformat(),
+        "seconds": seconds,
+        "cpus": os.cpu_count(),
+        "bench_scale": os.environ.get("BENCH_SCALE", "1"),
+        "failed": failed,
+        "reported_no_row": silent,
+        "rows": [dataclasses.asdict(row) for row in resolved],
+    }
+    for name in (stamp, "latest"):
+        (folder / f"{name}.md").write_text(markdown)
+        (folder / f"{name}.json").write_text(json.dumps(document, indent=2) + "\n")
+    print(f"written to {folder / stamp}.md and .json (also latest.md, latest.json)", flush=True)
 
 
 def manage(argv: Sequence[str]) -> int:

@@ -9,6 +9,7 @@ from django.http.request import split_domain_port
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import remove_www
 
+from fullfield.api.exceptions import SERVICE_UNAVAILABLE, service_unavailable_response
 from fullfield.log_context import current_request_id, current_tenant
 from fullfield.tenancy.context import current_schema
 
@@ -49,9 +50,33 @@ class HealthCheckMiddleware:
 
 class TenantMiddleware(TenantMainMiddleware):  # type: ignore[misc]  # django-tenants ships no types
     """django-tenants' routing by host name, with host names compared as DNS does: without
-    regard to case and to a trailing dot (ALPHA.example.com. is alpha.example.com)."""
+    regard to case and to a trailing dot (ALPHA.example.com. is alpha.example.com); answering
+    503 (not 500) when the database that holds the tenants cannot be reached: the request is
+    fine and may be retried as it is."""
 
     @staticmethod
     def hostname_from_request(request: HttpRequest) -> str:
         domain, _port = split_domain_port(request.get_host())
         return str(remove_www(domain))
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        try:
+            return super().process_request(request)  # type: ignore[no-any-return]
+        except SERVICE_UNAVAILABLE as exc:
+            return service_unavailable_response(request, exc)
+
+
+class ServiceUnavailableMiddleware:
+    """503 with Retry-After for a view that lost the database or Redis (pages; the API's own
+    exception handler answers the same for API views)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, SERVICE_UNAVAILABLE):
+            return service_unavailable_response(request, exception)
+        return None

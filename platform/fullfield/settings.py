@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "fullfield.middleware.HealthCheckMiddleware",
     "fullfield.middleware.TenantMiddleware",
     "fullfield.middleware.RequestContextMiddleware",
+    "fullfield.middleware.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import kombu.exceptions
+import psycopg
+import redis.exceptions
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.db import utils as db_utils
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -16,6 +20,46 @@ from fullfield.errors import DomainError, PayloadTooLarge
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+# The database is down, restarting, refusing connections or dropped ours: the request may be
+# retried as it is, so it gets a 503 with Retry-After rather than a 500. Django wraps the driver's
+# errors in its own; a few paths (connection set-up, pools) raise psycopg's directly.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    db_utils.OperationalError,
+    db_utils.InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+# Redis (cache, throttling) or the Celery broker cannot be reached: the same answer. A request
+# whose data was committed before the broker failed is safe to retry: ingest is idempotent.
+BROKER_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
+SERVICE_UNAVAILABLE = DATABASE_UNAVAILABLE + BROKER_UNAVAILABLE
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable_message(exc: BaseException | None) -> str:
+    if isinstance(exc, BROKER_UNAVAILABLE):
+        return "The queue is unavailable for a moment; retry this request shortly."
+    return "The database is unavailable for a moment; retry this request shortly."
+
+
+def service_unavailable_response(
+    request: HttpRequest, exc: BaseException | None = None
+) -> HttpResponse:
+    """503 in the one error shape for the API, a short plain page elsewhere; Retry-After."""
+    message = _unavailable_message(exc)
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(error_body("service_unavailable", message), status=503)
+    else:
+        response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _flatten(detail: Any) -> Any:
@@ -40,6 +84,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = request_too_big()
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.fields), status=exc.status_code)
+    if isinstance(exc, SERVICE_UNAVAILABLE):
+        message = _unavailable_message(exc)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return Response(error_body("service_unavailable", message), status=503, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
