@@ -38,23 +38,32 @@ class CurrentHealth:
     previous_score: float | None  # the score of the account's previous snapshot, if any
     as_of: datetime
     churn_probability: float | None  # 0..1, calibrated or the band's historical rate
+    # The last time the previous score was current: the score changed after this moment.
+    previous_as_of: datetime | None = None
 
 
 def account_current_health(*, account_ids: Collection[int]) -> dict[int, CurrentHealth]:
     """The current health of each scored account among these; unscored accounts are absent."""
     rows = HealthScore.objects.filter(account_id__in=list(account_ids)).values_list(
-        "account_id", "score", "band", "previous_score", "as_of", "churn_probability"
+        "account_id",
+        "score",
+        "band",
+        "previous_score",
+        "as_of",
+        "churn_probability",
+        "previous_as_of",
     )
     return {
-        account_id: CurrentHealth(
-            account_id=account_id,
-            score=score,
-            band=band,
-            previous_score=previous_score,
-            as_of=as_of,
-            churn_probability=churn_probability,
+        row[0]: CurrentHealth(
+            account_id=row[0],
+            score=row[1],
+            band=row[2],
+            previous_score=row[3],
+            as_of=row[4],
+            churn_probability=row[5],
+            previous_as_of=row[6],
         )
-        for account_id, score, band, previous_score, as_of, churn_probability in rows
+        for row in rows
     }
 
 
