@@ -18,6 +18,7 @@ work item).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -200,6 +201,7 @@ def main() -> None:
                     to_item.append(item)
         _report("score", to_score, SCORE_GOAL, missed_score)
         _report("work item", to_item, ITEM_GOAL, missed_item)
+        shutil.rmtree(LOG_DIR, ignore_errors=True)  # kept only when a run failed
     finally:
         use_public_schema()
         tenant_delete(slug=slug)
