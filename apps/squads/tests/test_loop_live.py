@@ -23,7 +23,7 @@ from apps.integrations.services import api_key_create
 from apps.scoring.services import health_recompute
 from apps.scoring.tests.helpers import points, use_components
 from apps.scoring.value import account_value_recompute
-from apps.squads.models import WorkItem
+from apps.squads.models import PlayRun, WorkItem
 from apps.squads.tests.factories import MemberFactory, PlayFactory, join, make_squad, session_for
 from fullfield.celery_app import app
 from fullfield.tenancy.models import Tenant
@@ -220,6 +220,11 @@ def test_ingested_usage_rescores_the_account_fires_its_band_play_and_the_effort_
     assert items, celery_worker_process.log()[-3000:]
     (item,) = items
     assert (item["account"], item["play"]) == (account.pk, play.pk)
+    with django_db_blocker.unblock(), schema_context(committed_tenant.schema_name):
+        fired = PlayRun.objects.filter(play=play, event="health_band.changed").values_list(
+            "matched_account_ids", "created_item_ids"
+        )
+        assert list(fired) == [([account.pk], [item["id"]])], "the band change fired the play"
 
     claimed = requests.post(
         f"{tenant_server}/api/v1/work-items/{item['id']}/claim/", headers=person, timeout=30
