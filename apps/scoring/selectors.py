@@ -1,15 +1,15 @@
-"""Reads of scores for other apps (squads' triggers and priorities, pages)."""
+"""Reads of scores for other apps (squads' triggers, priorities and scorecards, pages)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -38,23 +38,32 @@ class CurrentHealth:
     previous_score: float | None  # the score of the account's previous snapshot, if any
     as_of: datetime
     churn_probability: float | None  # 0..1, calibrated or the band's historical rate
+    # The last time the previous score was current: the score changed after this moment.
+    previous_as_of: datetime | None = None
 
 
 def account_current_health(*, account_ids: Collection[int]) -> dict[int, CurrentHealth]:
     """The current health of each scored account among these; unscored accounts are absent."""
     rows = HealthScore.objects.filter(account_id__in=list(account_ids)).values_list(
-        "account_id", "score", "band", "previous_score", "as_of", "churn_probability"
+        "account_id",
+        "score",
+        "band",
+        "previous_score",
+        "as_of",
+        "churn_probability",
+        "previous_as_of",
     )
     return {
-        account_id: CurrentHealth(
-            account_id=account_id,
-            score=score,
-            band=band,
-            previous_score=previous_score,
-            as_of=as_of,
-            churn_probability=churn_probability,
+        row[0]: CurrentHealth(
+            account_id=row[0],
+            score=row[1],
+            band=row[2],
+            previous_score=row[3],
+            as_of=row[4],
+            churn_probability=row[5],
+            previous_as_of=row[6],
         )
-        for account_id, score, band, previous_score, as_of, churn_probability in rows
+        for row in rows
     }
 
 
@@ -333,3 +342,108 @@ def customer_equity_series(*, days: int) -> list[dict[str, Any]]:
         .order_by("day")
     )
     return [dict(row) for row in rows]
+
+
+# --- figures over a set of accounts (squads' scorecards) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class ValueTotals:
+    """Scoring's value figures summed over a set of accounts."""
+
+    accounts_valued: int
+    customer_equity: Decimal  # the sum of their CLV
+    arr: Decimal
+    revenue_12m: Decimal
+    expansion_12m: Decimal
+    cost_to_serve_12m: Decimal
+    roi: float | None  # an account's ROI formula applied to the sums; none without a cost
+
+
+def accounts_value_totals(*, account_ids: Collection[int]) -> ValueTotals:
+    from apps.scoring.value import value_settings_get
+
+    zero = Decimal(0)
+    sums = AccountValue.objects.filter(account_id__in=list(account_ids)).aggregate(
+        valued=Count("pk"),
+        equity=Coalesce(Sum("clv"), zero),
+        arr=Coalesce(Sum("arr"), zero),
+        kept=Coalesce(Sum("revenue_12m"), zero),
+        expansion=Coalesce(Sum("expansion_12m"), zero),
+        cost=Coalesce(Sum("cost_to_serve_12m"), zero),
+    )
+    cost = sums["cost"]
+    margin = Decimal(str(value_settings_get().gross_margin))  # a float until reloaded
+    roi = (
+        round(float(((sums["kept"] + sums["expansion"]) * margin - cost) / cost), 3)
+        if cost > 0
+        else None
+    )
+    return ValueTotals(
+        accounts_valued=sums["valued"],
+        customer_equity=sums["equity"],
+        arr=sums["arr"],
+        revenue_12m=sums["kept"],
+        expansion_12m=sums["expansion"],
+        cost_to_serve_12m=cost,
+        roi=roi,
+    )
+
+
+def customer_equity_on(*, account_ids: Collection[int], day: date) -> Decimal:
+    """The accounts' customer equity as their daily value snapshots had it on `day` (each
+    account's latest snapshot on or before it; accounts not valued by then count nothing)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(sum(clv), 0) FROM (SELECT DISTINCT ON (account_id) clv "  # noqa: S608
+            f"FROM {AccountValueSnapshot._meta.db_table} WHERE account_id = ANY(%s) "
+            "AND day <= %s ORDER BY account_id, day DESC) latest",
+            [list(account_ids), day],
+        )
+        return Decimal(cursor.fetchone()[0])
+
+
+@dataclass(frozen=True)
+class HealthAsOf:
+    """The accounts' health at a moment, from the score history."""
+
+    distribution: dict[str, int]  # good, average, poor: accounts scored by then
+    average_score: float | None
+
+
+def accounts_health_as_of(*, account_ids: Collection[int], moment: datetime) -> HealthAsOf:
+    """Each account's latest health snapshot at or before `moment`, counted by band."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT band, count(*), sum(score) FROM (SELECT DISTINCT ON (account_id) band, "  # noqa: S608
+            f"score FROM {HealthSnapshot._meta.db_table} WHERE account_id = ANY(%s) "
+            "AND as_of <= %s ORDER BY account_id, as_of DESC) latest GROUP BY band",
+            [list(account_ids), moment],
+        )
+        rows = cursor.fetchall()
+    counts = {band: int(count) for band, count, _ in rows}
+    scored = sum(counts.values())
+    total = sum(float(score) for _, _, score in rows)
+    return HealthAsOf(
+        distribution={band: counts.get(band, 0) for band in ("good", "average", "poor")},
+        average_score=round(total / scored, 1) if scored else None,
+    )
+
+
+def band_as_of(*, account: Any, moment: Any) -> Subquery:
+    """An expression: the band of the account's latest health snapshot at or before `moment`
+    (both expressions, e.g. OuterRef("account_id") and OuterRef("created_at")); NULL before
+    its first score."""
+    return Subquery(
+        HealthSnapshot.objects.filter(account_id=account, as_of__lte=moment)
+        .order_by("-as_of")
+        .values("band")[:1]
+    )
+
+
+def accounts_with_value(accounts: QuerySet[Account]) -> QuerySet[Account]:
+    """These accounts annotated with scoring's current `clv` and `roi` (NULL until valued)."""
+    values = AccountValue.objects.filter(account_id=OuterRef("pk"))
+    return accounts.annotate(
+        clv=Subquery(values.values("clv")[:1]), roi=Subquery(values.values("roi")[:1])
+    )

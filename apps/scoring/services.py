@@ -161,6 +161,8 @@ def health_profile_update(
 class RecomputeResult:
     scored: int = 0
     changed: list[int] = field(default_factory=list)
+    # The accounts an incremental pass rescored (left empty by full passes: all of them).
+    accounts: list[int] = field(default_factory=list)
     band_changes: list[HealthBandChanged] = field(default_factory=list)
 
 
@@ -395,12 +397,15 @@ def health_recompute_marked(*, batch_size: int = MARKED_BATCH_SIZE) -> Recompute
             "FOR NO KEY UPDATE) claimed WHERE a.id = claimed.id RETURNING a.id"
         )
         _target_create(cursor, source, [batch_size])
-        cursor.execute("SELECT count(*) FROM _health_target")
-        if not cursor.fetchone()[0]:
+        cursor.execute("SELECT account_id FROM _health_target ORDER BY account_id")
+        claimed = [row[0] for row in cursor.fetchall()]
+        if not claimed:
             return RecomputeResult()
         moment = timezone.now()
         _score_into_result(cursor, as_of=moment)
-        return _write_results(cursor, as_of=moment)
+        result = _write_results(cursor, as_of=moment)
+        result.accounts = claimed
+        return result
 
 
 def health_marked_exist(*, older_than_seconds: float = 0) -> bool:

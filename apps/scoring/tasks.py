@@ -2,9 +2,10 @@
 
 Freshness: a write publishes `accounts.touched`; the first touch in a quiet tenant schedules
 one incremental pass DEBOUNCE_SECONDS later and every touch until that pass starts rides along
-with it, so a burst of ingest costs one pass, and a score reflects an accepted event within
-the debounce plus one pass. The sweep catches marks whose pass was never sent (broker down
-when the writer committed); the nightly pass lets windows slide without new data.
+with it, so a burst of ingest costs one pass, and a score (and the account's ROI and CLV)
+reflects an accepted event within the debounce plus one pass. The sweep catches marks whose
+pass was never sent (broker down when the writer committed); the nightly pass lets windows
+slide without new data.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def health_recompute_marked() -> int:
     scored = 0
     for _ in range(MAX_BATCHES_PER_RUN):
         result = services.health_recompute_marked()
+        # A touch may change ROI and CLV without moving the score (effort logged on a
+        # touchpoint, a new term): the rescored accounts' value follows within the same pass.
+        if result.accounts:
+            account_value_recompute(account_ids=result.accounts)
         scored += result.scored
         if not result.scored and not services.health_marked_exist():
             break

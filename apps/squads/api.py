@@ -241,13 +241,42 @@ class SquadViewSet(
 
     @extend_schema(
         summary="List a squad's covered accounts",
-        description="Accounts assigned to the squad, and those its saved filter matches.",
+        description="Accounts assigned to the squad, and those its saved filter matches, with "
+        "scoring's health, CLV and ROI (the rows behind the scorecard's figures).",
+        parameters=[
+            OpenApiParameter(
+                "band",
+                OpenApiTypes.STR,
+                many=True,
+                description="Only these health bands: good, average, poor, unscored (repeat).",
+            ),
+            OpenApiParameter(
+                "renews_within_days",
+                OpenApiTypes.INT,
+                description="Only accounts with a term in force ending within these days.",
+            ),
+        ],
         responses=s.CoveredAccountSerializer(many=True),
     )
     @action(detail=True, methods=["get"], url_path="accounts", filter_backends=[KeysetOrdering])
     def accounts(self, request: Request, pk: str) -> Response:
         squad = self.get_object()
-        accounts = selectors.squad_accounts(squad=squad)
+        query = s.CoveredAccountsQuerySerializer(
+            data={
+                **(
+                    {"band": request.query_params.getlist("band")}
+                    if "band" in request.query_params
+                    else {}
+                ),
+                **{k: v for k, v in request.query_params.items() if k == "renews_within_days"},
+            }
+        )
+        query.is_valid(raise_exception=True)
+        accounts = selectors.squad_accounts_list(
+            squad=squad,
+            bands=query.validated_data.get("band"),
+            renews_within_days=query.validated_data.get("renews_within_days"),
+        )
         page = self.paginate_queryset(accounts)
         return self.get_paginated_response(s.CoveredAccountSerializer(page, many=True).data)
 
@@ -378,7 +407,8 @@ class WorkItemFilter(django_filters.FilterSet):  # type: ignore[misc]  # django-
         return queryset.filter(status__in=OPEN_STATUSES) if value else queryset
 
     def filter_saved(self, queryset: QuerySet[WorkItem], name: str, value: bool) -> QuerySet[Any]:
-        return queryset.filter(scorecards.SAVED) if value else queryset.exclude(scorecards.SAVED)
+        saved = scorecards.saved_items(queryset)
+        return saved if value else queryset.exclude(pk__in=saved.values("pk"))
 
 
 ITEM_ACTION = "Members act on their own squads' items; managers on any."

@@ -1,20 +1,24 @@
 """Squad scorecards: a squad's own figures over a period, per squad and rolled up.
 
 Each figure is computed with a handful of set-based queries per squad (never per account),
-and `links` names the API list that shows the rows behind it.
+the score and value figures read from scoring (`apps.scoring.selectors`), and `links` names
+the API list that shows the rows behind each figure.
 
 - accounts covered: assigned to the squad or matching its saved filter.
-- customer equity: the sum over covered accounts of ARR x expected lifetime, lifetime =
-  1 / churn probability capped at MAX_LIFETIME_YEARS (fallback probability when unscored);
-  its change is against the same figure from the ARR at the period's start.
+- customer equity: the sum of scoring's CLV over the covered accounts; its change is against
+  the same sum from scoring's daily value snapshots on the day before the period starts.
+- ROI: scoring's ROI formula over the covered accounts' summed revenue kept, expansion and
+  cost to serve (the squad's effort is a touchpoint, so it is in the cost).
 - NRR and GRR: the revenue metrics of the accounts assigned to the squad (accounts.revenue).
-- health distribution: current band of each covered account ("unscored" until scored).
-- renewals at risk: covered accounts with a term ending within 90 days whose band is poor.
+- health distribution: the current band of each covered account ("unscored" until scored);
+  its trend: the distribution and the average score at the period's start, from scoring's
+  score history, and the average score's change since.
+- renewals at risk: covered accounts in poor or average health with a term ending within 90
+  days.
 - items opened / closed, SLA hit rate (done before the SLA time), effort minutes.
-- saves: accounts taken out of poor health (into average or good) by a completed item: the
-  account was poor when the item opened and no longer poor when it was completed.
-- ROI of the squad's work: (ARR of accounts whose items were completed in the period that
-  are still paying at its end) / cost of the effort (effort hours x EFFORT_HOURLY_COST).
+- saves: accounts that moved out of poor health while a squad item was worked: by the score
+  history, the account was poor when the item opened and average or good when it was
+  completed (items completed in the period).
 """
 
 from __future__ import annotations
@@ -25,24 +29,37 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Sum
 
 from apps.accounts.models import Subscription
 from apps.accounts.revenue.metrics import GroupBy, revenue_report
 from apps.accounts.revenue.periods import Period
-from apps.scoring.selectors import account_current_health
+from apps.scoring.selectors import (
+    account_current_health,
+    accounts_health_as_of,
+    accounts_value_totals,
+    band_as_of,
+    customer_equity_on,
+)
 from apps.squads.models import Squad, WorkItem, WorkItemStatus
-from apps.squads.priority import FALLBACK_CHURN_PROBABILITY, account_arr
+from apps.squads.priority import account_arr
 from apps.squads.selectors import squad_accounts
 
-MAX_LIFETIME_YEARS = Decimal(10)
-EFFORT_HOURLY_COST = Decimal(60)
 RENEWAL_RISK_DAYS = 90
-SAVED = Q(band_at_open="poor", band_at_close__in=["average", "good"])
+AT_RISK_BANDS = ("poor", "average")
 
 
 def _ratio(numerator: Decimal | int, denominator: Decimal | int) -> float | None:
     return round(float(numerator) / float(denominator), 4) if denominator else None
+
+
+def saved_items(items: QuerySet[WorkItem]) -> QuerySet[WorkItem]:
+    """The items among these whose account was poor when they opened and average or good
+    when they were completed, by scoring's score history."""
+    return items.annotate(
+        band_then=band_as_of(account=OuterRef("account_id"), moment=OuterRef("created_at")),
+        band_after=band_as_of(account=OuterRef("account_id"), moment=OuterRef("closed_at")),
+    ).filter(status=WorkItemStatus.DONE, band_then="poor", band_after__in=["average", "good"])
 
 
 @dataclasses.dataclass
@@ -57,6 +74,10 @@ class Scorecard:
     net_revenue_retention: Decimal | None = None
     gross_revenue_retention: Decimal | None = None
     health_distribution: dict[str, int] = dataclasses.field(default_factory=dict)
+    health_distribution_at_start: dict[str, int] = dataclasses.field(default_factory=dict)
+    average_health: float | None = None
+    average_health_at_start: float | None = None
+    average_health_change: float | None = None
     renewals_at_risk: int = 0
     renewals_at_risk_arr: Decimal = Decimal(0)
     items_opened: int = 0
@@ -67,11 +88,13 @@ class Scorecard:
     saves: int = 0
     roi: float | None = None
     links: dict[str, str] = dataclasses.field(default_factory=dict)
+    # The covered accounts, for the roll-up's figures over their union (not shown).
+    account_ids: list[int] = dataclasses.field(default_factory=list, repr=False)
 
     def as_outcome(self) -> dict[str, Any]:
         """The figures a closed cycle keeps (JSON-safe)."""
         outcome = dataclasses.asdict(self)
-        for key in ("links", "squad_id", "squad_name", "start", "end"):
+        for key in ("links", "squad_id", "squad_name", "start", "end", "account_ids"):
             outcome.pop(key)
         return {
             key: (str(value) if isinstance(value, Decimal) else value)
@@ -79,40 +102,12 @@ class Scorecard:
         }
 
 
-def _equity(arr: dict[int, Decimal], probabilities: dict[int, float]) -> Decimal:
-    total = Decimal(0)
-    for account_id, value in arr.items():
-        probability = Decimal(str(probabilities.get(account_id, FALLBACK_CHURN_PROBABILITY)))
-        lifetime = (
-            min(MAX_LIFETIME_YEARS, 1 / probability) if probability > 0 else MAX_LIFETIME_YEARS
-        )
-        total += value * lifetime
-    return total.quantize(Decimal("0.01"))
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def _arr_on(account_ids: list[int], day: dt.date) -> dict[int, Decimal]:
-    rows = (
-        Subscription.objects.filter(Subscription.in_force_on(day), account_id__in=account_ids)
-        .values("account_id")
-        .annotate(mrr=Sum("mrr"))
-    )
-    return {row["account_id"]: row["mrr"] * 12 for row in rows}
-
-
-def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
-    """The squad's figures for the days [start, end)."""
-    card = Scorecard(squad_id=squad.pk, squad_name=squad.name, start=start, end=end)
-    account_ids = list(squad_accounts(squad=squad).values_list("pk", flat=True))
-    card.accounts_covered = len(account_ids)
+def _health_figures(card: Scorecard, account_ids: list[int]) -> dict[int, Any]:
     health = account_current_health(account_ids=account_ids)
-    probabilities = {
-        i: h.churn_probability for i, h in health.items() if h.churn_probability is not None
-    }
-    arr_now = account_arr(account_ids=account_ids)
-    card.customer_equity = _equity(arr_now, probabilities)
-    card.customer_equity_change = card.customer_equity - _equity(
-        _arr_on(account_ids, start), probabilities
-    )
     bands = Counter(h.band for h in health.values())
     card.health_distribution = {
         "good": bands["good"],
@@ -120,6 +115,33 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
         "poor": bands["poor"],
         "unscored": len(account_ids) - len(health),
     }
+    if health:
+        card.average_health = round(sum(h.score for h in health.values()) / len(health), 1)
+    then = accounts_health_as_of(account_ids=account_ids, moment=_midnight(card.start))
+    card.health_distribution_at_start = {
+        **then.distribution,
+        "unscored": len(account_ids) - sum(then.distribution.values()),
+    }
+    card.average_health_at_start = then.average_score
+    if card.average_health is not None and then.average_score is not None:
+        card.average_health_change = round(card.average_health - then.average_score, 1)
+    return health
+
+
+def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
+    """The squad's figures for the days [start, end)."""
+    card = Scorecard(squad_id=squad.pk, squad_name=squad.name, start=start, end=end)
+    account_ids = list(squad_accounts(squad=squad).values_list("pk", flat=True))
+    card.account_ids = account_ids
+    card.accounts_covered = len(account_ids)
+    value = accounts_value_totals(account_ids=account_ids)
+    card.customer_equity = value.customer_equity
+    card.customer_equity_change = value.customer_equity - customer_equity_on(
+        account_ids=account_ids, day=start - dt.timedelta(days=1)
+    )
+    card.roi = value.roi
+    health = _health_figures(card, account_ids)
+    arr_now = account_arr(account_ids=account_ids)
     today = dt.date.today()
     ending = set(
         Subscription.objects.filter(
@@ -128,7 +150,7 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
             period_end__lte=today + dt.timedelta(days=RENEWAL_RISK_DAYS),
         ).values_list("account_id", flat=True)
     )
-    at_risk = [i for i in ending if i in health and health[i].band == "poor"]
+    at_risk = [i for i in ending if i in health and health[i].band in AT_RISK_BANDS]
     card.renewals_at_risk = len(at_risk)
     card.renewals_at_risk_arr = sum((arr_now.get(i, Decimal(0)) for i in at_risk), Decimal(0))
 
@@ -151,20 +173,7 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
     card.items_dismissed = figures["dismissed"]
     card.sla_hit_rate = _ratio(figures["on_time"], figures["closed"])
     card.effort_minutes = figures["effort"] or 0
-    card.saves = (
-        items.filter(in_period, SAVED, status=WorkItemStatus.DONE)
-        .values("account_id")
-        .distinct()
-        .count()
-    )
-    worked = set(
-        items.filter(in_period, status=WorkItemStatus.DONE).values_list("account_id", flat=True)
-    )
-    kept = sum(
-        (v for i, v in _arr_on(list(worked), end - dt.timedelta(days=1)).items()), Decimal(0)
-    )
-    cost = Decimal(card.effort_minutes) / 60 * EFFORT_HOURLY_COST
-    card.roi = _ratio(kept, cost)
+    card.saves = saved_items(items.filter(in_period)).values("account_id").distinct().count()
 
     report = revenue_report(periods=[Period(start=start, end=end)], group_by=GroupBy.SQUAD)
     for group in report.periods[0].groups:
@@ -173,8 +182,18 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
             card.gross_revenue_retention = group.figures.gross_revenue_retention
     items_url = f"/api/v1/work-items/?squad={squad.pk}"
     closed = f"closed_after={start}&closed_before={end}"
+    accounts_url = f"/api/v1/squads/{squad.pk}/accounts/"
     card.links = {
-        "accounts_covered": f"/api/v1/squads/{squad.pk}/accounts/",
+        "accounts_covered": accounts_url,
+        # Each covered account with its CLV, ROI, current score and band (scoring's rows).
+        "customer_equity": accounts_url,
+        "customer_equity_change": accounts_url,
+        "roi": accounts_url,
+        "health_distribution": accounts_url,
+        "average_health": accounts_url,
+        "renewals_at_risk": (
+            f"{accounts_url}?band=poor&band=average&renews_within_days={RENEWAL_RISK_DAYS}"
+        ),
         "items_opened": f"{items_url}&created_after={start}&created_before={end}",
         "items_closed": f"{items_url}&status=done&{closed}",
         "items_dismissed": f"{items_url}&status=dismissed&{closed}",
@@ -183,6 +202,19 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
         "net_revenue_retention": f"/api/v1/metrics/revenue/?start={start}&end={end}&group_by=squad",
     }
     return card
+
+
+def _weighted_average(cards: list[Scorecard], *, now: bool) -> float | None:
+    """The average score over every squad's scored accounts (each squad weighted by them)."""
+    points = scored = 0.0
+    for card in cards:
+        average = card.average_health if now else card.average_health_at_start
+        bands = card.health_distribution if now else card.health_distribution_at_start
+        count = sum(n for band, n in bands.items() if band != "unscored")
+        if average is not None:
+            points += average * count
+            scored += count
+    return round(points / scored, 1) if scored else None
 
 
 def scorecards_rollup(*, start: dt.date, end: dt.date) -> tuple[Scorecard, list[Scorecard]]:
@@ -207,6 +239,16 @@ def scorecards_rollup(*, start: dt.date, end: dt.date) -> tuple[Scorecard, list[
         closed_on_time += round((card.sla_hit_rate or 0) * card.items_closed)
         for band, count in card.health_distribution.items():
             total.health_distribution[band] = total.health_distribution.get(band, 0) + count
+        for band, count in card.health_distribution_at_start.items():
+            total.health_distribution_at_start[band] = (
+                total.health_distribution_at_start.get(band, 0) + count
+            )
+    total.average_health = _weighted_average(cards, now=True)
+    total.average_health_at_start = _weighted_average(cards, now=False)
+    if total.average_health is not None and total.average_health_at_start is not None:
+        total.average_health_change = round(total.average_health - total.average_health_at_start, 1)
+    covered = sorted(set().union(*(card.account_ids for card in cards)))
+    total.roi = accounts_value_totals(account_ids=covered).roi
     total.sla_hit_rate = _ratio(closed_on_time, total.items_closed)
     report = revenue_report(periods=[Period(start=start, end=end)])
     total.net_revenue_retention = report.periods[0].totals.net_revenue_retention

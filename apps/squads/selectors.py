@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
-from apps.accounts.models import Account
+from apps.accounts.models import Account, Subscription
+from apps.scoring.selectors import accounts_with_value
 from apps.squads.models import (
     MISSION_TEMPLATES,
     OPEN_STATUSES,
@@ -55,6 +58,27 @@ def squad_accounts_q(squad: Squad) -> Q:
 
 def squad_accounts(*, squad: Squad) -> QuerySet[Account]:
     return Account.objects.filter(squad_accounts_q(squad))
+
+
+def squad_accounts_list(
+    *, squad: Squad, bands: list[str] | None = None, renews_within_days: int | None = None
+) -> QuerySet[Account]:
+    """The squad's covered accounts with scoring's value figures, optionally only those in
+    these health bands ("unscored" too) or with a term in force ending within the days."""
+    accounts = squad_accounts(squad=squad)
+    if bands:
+        wanted = Q(health_band__in=[band for band in bands if band != "unscored"])
+        if "unscored" in bands:
+            wanted |= Q(health_score__isnull=True)
+        accounts = accounts.filter(wanted)
+    if renews_within_days is not None:
+        today = timezone.now().date()
+        ending = Subscription.objects.filter(
+            Subscription.in_force_on(today),
+            period_end__lte=today + dt.timedelta(days=renews_within_days),
+        )
+        accounts = accounts.filter(pk__in=ending.values("account_id"))
+    return accounts_with_value(accounts)
 
 
 def member_list() -> QuerySet[Member]:

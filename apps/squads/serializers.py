@@ -176,9 +176,37 @@ class CountSerializer(serializers.Serializer[Any]):
 
 
 class CoveredAccountSerializer(serializers.ModelSerializer[Account]):
+    clv = serializers.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        allow_null=True,
+        read_only=True,
+        help_text="Scoring's lifetime value (null until valued): summed into customer equity.",
+    )
+    roi = serializers.FloatField(allow_null=True, read_only=True, help_text="Scoring's ROI.")
+
     class Meta:
         model = Account
-        fields = ["id", "name", "segment", "region", "lifecycle_stage", "squad_id"]
+        fields = [
+            "id",
+            "name",
+            "segment",
+            "region",
+            "lifecycle_stage",
+            "squad_id",
+            "health_score",
+            "health_band",
+            "clv",
+            "roi",
+        ]
+
+
+class CoveredAccountsQuerySerializer(serializers.Serializer[Any]):
+    band = serializers.ListField(
+        child=serializers.ChoiceField(choices=["good", "average", "poor", "unscored"]),
+        required=False,
+    )
+    renews_within_days = serializers.IntegerField(min_value=1, max_value=365, required=False)
 
 
 # --- queues and items ------------------------------------------------------------------------
@@ -522,8 +550,19 @@ class ScorecardSerializer(serializers.Serializer[Any]):
     gross_revenue_retention = serializers.DecimalField(
         max_digits=12, decimal_places=4, allow_null=True
     )
-    health_distribution = serializers.DictField(child=serializers.IntegerField())
-    renewals_at_risk = serializers.IntegerField()
+    health_distribution = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Covered accounts per current band."
+    )
+    health_distribution_at_start = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Covered accounts per band at the period's start, from the score history.",
+    )
+    average_health = serializers.FloatField(allow_null=True)
+    average_health_at_start = serializers.FloatField(allow_null=True)
+    average_health_change = serializers.FloatField(allow_null=True)
+    renewals_at_risk = serializers.IntegerField(
+        help_text="Covered accounts in poor or average health with a term ending within 90 days."
+    )
     renewals_at_risk_arr = serializers.DecimalField(max_digits=20, decimal_places=2)
     items_opened = serializers.IntegerField()
     items_closed = serializers.IntegerField()
@@ -533,7 +572,9 @@ class ScorecardSerializer(serializers.Serializer[Any]):
     saves = serializers.IntegerField(
         help_text="Accounts a completed item took out of poor health (into average or good)."
     )
-    roi = serializers.FloatField(allow_null=True)
+    roi = serializers.FloatField(
+        allow_null=True, help_text="Scoring's ROI over the covered accounts' summed value."
+    )
     links = serializers.DictField(
         child=serializers.CharField(), help_text="Figure -> the API list of the rows behind it."
     )

@@ -162,9 +162,11 @@ EVENT_TRIGGERS: dict[str, tuple[str, ...]] = {
     ),
     "lifecycle_stage.changed": (TriggerKind.LIFECYCLE_STAGE_ENTERED,),
 }
-# Date triggers run daily over their whole audience; event-only ones (a band change, a
-# threshold crossing) describe a moment that a daily pass cannot see again.
+# Date triggers run daily over their whole audience, and so do the score triggers on the
+# current scores (a crossing whose event was lost is still seen; one older than the last day
+# is not seen again, see match_score_threshold). A band change stays event-only.
 SCHEDULED_TRIGGERS = (
+    TriggerKind.SCORE_THRESHOLD,
     TriggerKind.USAGE_DROP,
     TriggerKind.RENEWAL_WITHIN,
     TriggerKind.MILESTONE_OVERDUE,
@@ -234,12 +236,22 @@ def match_score_threshold(
     payload: Mapping[str, Any],
     today: dt.date,
 ) -> set[int]:
+    """On a score event, the crossings it reports. Otherwise (the daily pass, a preview) the
+    crossings of the last day by the current scores: the score replaced was still current at
+    or after the start of yesterday, so a daily pass sees each crossing once (first scores,
+    which replaced nothing, are left to the event)."""
     healths = account_current_health(account_ids=_ids(audience))
+    since = None
+    if "account_ids" not in payload:
+        since = dt.datetime.combine(today - dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     return {
         account_id
         for account_id, health in healths.items()
         if threshold_crossed(
             health, threshold=float(config["threshold"]), direction=config["direction"]
+        )
+        and (
+            since is None or (health.previous_as_of is not None and health.previous_as_of >= since)
         )
     }
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from apps.accounts.services import accounts_touch
 from apps.accounts.tests.factories import (
     AccountFactory,
     OnboardingPlanFactory,
@@ -17,6 +18,7 @@ from apps.accounts.tests.factories import (
 )
 from apps.scoring.models import AccountValue, HealthScore
 from apps.scoring.services import health_recompute
+from apps.scoring.tasks import health_recompute_marked
 from apps.scoring.tests.helpers import active_days_component, today, usage, use_components
 from apps.scoring.value import account_value_recompute
 from tests.fixtures import TenantClient
@@ -106,3 +108,17 @@ def test_an_admin_sets_the_cost_rates_and_a_member_only_reads_them(
     assert "gross_margin" in refused.json()["error"]["fields"]
     assert bob_client.get("/api/v1/value-settings/").json()["ticket_cost"] == "40.00"
     assert bob_client.patch("/api/v1/value-settings/", {}, format="json").status_code == 403
+
+
+def test_the_incremental_pass_revalues_the_accounts_it_rescores() -> None:
+    use_components(active_days_component())
+    touched, untouched = AccountFactory.create_batch(2)
+    accounts_touch(account_ids=[touched.pk])
+    TouchpointFactory.create(account=untouched, effort_minutes=60)
+    TouchpointFactory.create(account=touched, effort_minutes=90)
+
+    assert health_recompute_marked.run() == 1
+
+    value = AccountValue.objects.get(account=touched)
+    assert value.cost_to_serve_12m == Decimal(90), "1.5 hours at 60 an hour"
+    assert not AccountValue.objects.filter(account=untouched).exists()

@@ -23,6 +23,10 @@ from apps.accounts.tests.factories import (
     record_published_events,
 )
 from apps.scoring.events import HealthBandChanged
+from apps.scoring.models import HealthScore, band_of
+from apps.scoring.services import health_recompute
+from apps.scoring.tests.helpers import active_days_component, use_components
+from apps.scoring.tests.helpers import usage as usage_day
 from apps.squads.events import WorkItemCreated
 from apps.squads.models import Play, PlayRun, WorkItem
 from apps.squads.plays import play_disable, play_run, plays_evaluate_event, plays_run_scheduled
@@ -260,6 +264,45 @@ def test_the_daily_pass_runs_date_triggers_over_the_whole_audience() -> None:
     PlayFactory.create(trigger="health_band_changed", trigger_config={"to_band": "poor"})
     runs = plays_run_scheduled()
     assert [(r.play_id, r.matched_count) for r in runs] == [(play.pk, 3)]
+
+
+def rescored(account: Account, *, score: float, previous: float, hours_ago: float) -> None:
+    """The account's current score changed from `previous` after `hours_ago` hours ago."""
+    HealthScore.objects.filter(account=account).update(
+        score=score,
+        band=band_of(score),
+        previous_score=previous,
+        previous_as_of=timezone.now() - dt.timedelta(hours=hours_ago),
+    )
+
+
+def test_the_daily_pass_evaluates_score_triggers_on_the_current_scores() -> None:
+    drop = PlayFactory.create(
+        trigger="score_threshold", trigger_config={"threshold": 50, "direction": "below"}
+    )
+    expand = PlayFactory.create(
+        trigger="expansion_signal", trigger_config={"min_score": 70, "min_events": 5}
+    )
+    crossed, crossed_long_ago, stayed_low, growing = AccountFactory.create_batch(
+        4, segment="enterprise"
+    )
+    use_components(active_days_component())
+    for days_ago in range(8):
+        usage_day(growing, days_ago)
+    health_recompute()
+    rescored(crossed, score=45, previous=60, hours_ago=3)
+    rescored(crossed_long_ago, score=45, previous=60, hours_ago=24 * 10)
+    rescored(stayed_low, score=30, previous=35, hours_ago=3)
+    OpportunityFactory.create(account=growing, kind="expansion", status="open", amount=1000)
+
+    runs = plays_run_scheduled(today=timezone.now().date())
+
+    assert {r.play_id: r.matched_account_ids for r in runs} == {
+        drop.pk: [crossed.pk],
+        expand.pk: [growing.pk],
+    }
+    assert [item.account_id for item in open_items(drop)] == [crossed.pk]
+    assert [item.account_id for item in open_items(expand)] == [growing.pk]
 
 
 def test_the_play_engine_hears_the_events_it_needs() -> None:
