@@ -23,7 +23,6 @@ from apps.accounts.models import (
     Touchpoint,
     UsageEvent,
 )
-from apps.accounts.services import rules
 from apps.accounts.services.bulk import BULK_MAX_ITEMS, SPECS, reference_keys
 from fullfield.users.models import User
 
@@ -32,14 +31,6 @@ from .base import RecordSerializer, StrictInputMixin
 SYNC_FIELDS = ["source_system", "external_id"]
 TIMESTAMPS = ["created_at", "updated_at"]
 ACTIVE_USERS = User.objects.filter(is_active=True)
-
-
-def json_object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise serializers.ValidationError("Must be a JSON object.")
-    if rules.contains_nul(value):
-        raise serializers.ValidationError("Null characters are not allowed.")
-    return value
 
 
 # Written by the scoring app's recompute: 0..100 (100 healthiest), band, 30-day change, as-of.
@@ -52,7 +43,6 @@ class AccountSerializer(RecordSerializer[Account]):
         allow_null=True,
         help_text="The squad that works this account; assigned by the squads API.",
     )
-    has_currency = True
 
     class Meta:
         model = Account
@@ -83,20 +73,6 @@ class AccountSerializer(RecordSerializer[Account]):
             "parent": {"help_text": "The parent account in a hierarchy (roll-ups)."},
             "currency": {"help_text": "ISO 4217; must be the workspace's currency."},
         }
-
-    def validate_attributes(self, attributes: Any) -> dict[str, Any]:
-        return json_object(attributes)
-
-    def validate_parent(self, parent: Account | None) -> Account | None:
-        if (
-            parent is not None
-            and isinstance(self.instance, Account)
-            and self.instance.pk in selectors.account_ancestor_ids(account_id=parent.pk)
-        ):
-            raise serializers.ValidationError(
-                "This parent would make the account its own ancestor."
-            )
-        return parent
 
 
 class ContactSerializer(RecordSerializer[Contact]):
@@ -141,8 +117,6 @@ class LeadSerializer(RecordSerializer[Lead]):
 
 
 class OpportunitySerializer(RecordSerializer[Opportunity]):
-    has_currency = True
-
     class Meta:
         model = Opportunity
         fields = [
@@ -237,7 +211,6 @@ class OnboardingPlanCreateSerializer(OnboardingPlanSerializer):
 
 
 class SubscriptionSerializer(RecordSerializer[Subscription]):
-    has_currency = True
     is_in_force = serializers.SerializerMethodField(
         help_text="Counts in MRR today: active or past_due, period_start <= today < period_end."
     )
@@ -272,9 +245,6 @@ class SubscriptionSerializer(RecordSerializer[Subscription]):
 
 
 class UsageEventSerializer(RecordSerializer[UsageEvent]):
-    def validate_properties(self, properties: Any) -> dict[str, Any]:
-        return json_object(properties)
-
     class Meta:
         model = UsageEvent
         fields = [
