@@ -1,4 +1,8 @@
-"""Serializers of the account records (input is strict: see api/base.py)."""
+"""Serializers of the account records (input is strict: see api/base.py).
+
+The writable fields of a record that bulk upserts are those of its bulk spec (`record_fields`):
+the spec declares them once, and each is parsed by the parser of its rule (api/base.py).
+"""
 
 from __future__ import annotations
 
@@ -48,19 +52,8 @@ class AccountSerializer(RecordSerializer[Account]):
         model = Account
         fields = [
             "id",
-            *SYNC_FIELDS,
-            "name",
-            "domain",
-            "industry",
-            "region",
-            "segment",
-            "tier",
-            "lifecycle_stage",
-            "owner",
+            *SPECS["accounts"].record_fields(),
             "squad_id",
-            "parent",
-            "currency",
-            "attributes",
             "rescore_requested_at",
             *HEALTH_FIELDS,
             *TIMESTAMPS,
@@ -78,17 +71,7 @@ class AccountSerializer(RecordSerializer[Account]):
 class ContactSerializer(RecordSerializer[Contact]):
     class Meta:
         model = Contact
-        fields = [
-            "id",
-            *SYNC_FIELDS,
-            "account",
-            "email",
-            "name",
-            "title",
-            "persona",
-            "is_champion",
-            *TIMESTAMPS,
-        ]
+        fields = ["id", *SPECS["contacts"].record_fields(), *TIMESTAMPS]
         read_only_fields = ["id", *TIMESTAMPS]
         validators: list[Any] = []
 
@@ -96,19 +79,7 @@ class ContactSerializer(RecordSerializer[Contact]):
 class LeadSerializer(RecordSerializer[Lead]):
     class Meta:
         model = Lead
-        fields = [
-            "id",
-            *SYNC_FIELDS,
-            "email",
-            "name",
-            "company",
-            "lead_source",
-            "campaign",
-            "status",
-            "converted_account",
-            "converted_at",
-            *TIMESTAMPS,
-        ]
+        fields = ["id", *SPECS["leads"].record_fields(), *TIMESTAMPS]
         read_only_fields = ["id", *TIMESTAMPS]
         validators: list[Any] = []
         extra_kwargs = {
@@ -119,20 +90,7 @@ class LeadSerializer(RecordSerializer[Lead]):
 class OpportunitySerializer(RecordSerializer[Opportunity]):
     class Meta:
         model = Opportunity
-        fields = [
-            "id",
-            *SYNC_FIELDS,
-            "account",
-            "name",
-            "kind",
-            "stage",
-            "status",
-            "amount",
-            "currency",
-            "close_date",
-            "loss_reason",
-            *TIMESTAMPS,
-        ]
+        fields = ["id", *SPECS["opportunities"].record_fields(), *TIMESTAMPS]
         read_only_fields = ["id", *TIMESTAMPS]
         validators: list[Any] = []
 
@@ -217,21 +175,7 @@ class SubscriptionSerializer(RecordSerializer[Subscription]):
 
     class Meta:
         model = Subscription
-        fields = [
-            "id",
-            *SYNC_FIELDS,
-            "account",
-            "plan",
-            "mrr",
-            "quantity",
-            "currency",
-            "period_start",
-            "period_end",
-            "status",
-            "change_kind",
-            "is_in_force",
-            *TIMESTAMPS,
-        ]
+        fields = ["id", *SPECS["subscriptions"].record_fields(), "is_in_force", *TIMESTAMPS]
         read_only_fields = ["id", *TIMESTAMPS]
         validators: list[Any] = []
 

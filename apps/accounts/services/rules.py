@@ -139,20 +139,12 @@ def onboarding_plan_check(values: Mapping[str, Any]) -> FieldErrors:
     return errors
 
 
-def milestone_check(values: Mapping[str, Any]) -> FieldErrors:
-    return {}
-
-
 def subscription_check(values: Mapping[str, Any]) -> FieldErrors:
     errors: FieldErrors = {}
     check_currency(values, errors)
     _not_negative(values, errors, "mrr")
     _not_before(values, errors, "period_end", "period_start", strict=True)
     return errors
-
-
-def usage_event_check(values: Mapping[str, Any]) -> FieldErrors:
-    return {}
 
 
 def ticket_check(values: Mapping[str, Any]) -> FieldErrors:
@@ -178,10 +170,6 @@ def survey_response_check(values: Mapping[str, Any]) -> FieldErrors:
     return errors
 
 
-def touchpoint_check(values: Mapping[str, Any]) -> FieldErrors:
-    return {}
-
-
 Check = Callable[[Mapping[str, Any]], FieldErrors]
 
 
@@ -189,20 +177,20 @@ def _no_check(values: Mapping[str, Any]) -> FieldErrors:
     return {}
 
 
-# The invariants of each record kind, declared once: the REST serializers and the bulk upsert
-# (and through it Segment and CSV import) both look them up here.
+# The invariants of each record kind, declared once: the single-record services (the REST API)
+# and the bulk upsert (and through it Segment and CSV import) both look them up here.
 RECORD_CHECKS: dict[type[models.Model], Check] = {
     Account: account_check,
     Contact: _no_check,
     Lead: lead_check,
     Opportunity: opportunity_check,
     OnboardingPlan: onboarding_plan_check,
-    Milestone: milestone_check,
+    Milestone: _no_check,
     Subscription: subscription_check,
-    UsageEvent: usage_event_check,
+    UsageEvent: _no_check,
     Ticket: ticket_check,
     SurveyResponse: survey_response_check,
-    Touchpoint: touchpoint_check,
+    Touchpoint: _no_check,
 }
 
 
