@@ -27,14 +27,14 @@ from apps.accounts.models import (
     Touchpoint,
     UsageEvent,
 )
+from apps.accounts.services import rules
 from apps.accounts.services.bulk import BULK_MAX_ITEMS, SPECS, reference_keys
-from fullfield.users.models import User
 
 from .base import RecordSerializer, StrictInputMixin
 
 SYNC_FIELDS = ["source_system", "external_id"]
 TIMESTAMPS = ["created_at", "updated_at"]
-ACTIVE_USERS = User.objects.filter(is_active=True)
+ACTIVE_USERS = rules.assignable_users()
 
 
 # Written by the scoring app's recompute: 0..100 (100 healthiest), band, 30-day change, as-of.
@@ -115,11 +115,7 @@ class MilestoneSerializer(RecordSerializer[Milestone]):
         read_only_fields = ["id", *TIMESTAMPS]
 
     def get_is_overdue(self, milestone: Milestone) -> bool:
-        return bool(
-            milestone.completed_on is None
-            and milestone.due_on is not None
-            and milestone.due_on < timezone.now().date()
-        )
+        return milestone.is_overdue_on(timezone.now().date())
 
 
 class PlanMilestoneSerializer(MilestoneSerializer):
@@ -180,12 +176,7 @@ class SubscriptionSerializer(RecordSerializer[Subscription]):
         validators: list[Any] = []
 
     def get_is_in_force(self, term: Subscription) -> bool:
-        today = timezone.now().date()
-        return bool(
-            term.status in Subscription.IN_FORCE_STATUSES
-            and term.period_start <= today
-            and (term.period_end is None or term.period_end > today)
-        )
+        return term.is_in_force_on(timezone.now().date())
 
 
 class UsageEventSerializer(RecordSerializer[UsageEvent]):

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.accounts import selectors
@@ -35,6 +36,7 @@ from apps.accounts.models import (
 from fullfield.errors import INVALID_FIELDS, DomainError
 from fullfield.tenancy.context import current_schema, current_tenant
 from fullfield.tenancy.models import Tenant
+from fullfield.users.models import User
 
 FieldErrors = dict[str, list[str]]
 
@@ -55,6 +57,11 @@ def lead_converted_at(status: str, converted_at: datetime | None) -> datetime | 
     if status == "converted" and not converted_at:
         return timezone.now()
     return converted_at
+
+
+def assignable_users() -> QuerySet[User]:
+    """Who may own an account or author a touchpoint (single writes and bulk alike)."""
+    return User.objects.filter(is_active=True)
 
 
 def add_error(errors: FieldErrors, field: str, message: str) -> None:
