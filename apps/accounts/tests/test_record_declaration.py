@@ -179,3 +179,23 @@ def test_a_bad_value_gets_the_same_message_from_the_rest_api_and_a_bulk_item(
     bulk = api_a.post(f"/api/v1/{entity}/bulk/", {"items": [item]})
     assert bulk.status_code == 200, bulk.content
     assert bulk.json()["results"][0]["errors"] == {field: rest_messages}
+
+
+@pytest.mark.usefixtures("tenant_a")
+def test_a_value_the_rest_api_accepted_before_is_accepted_by_both_paths(
+    api_a: TenantClient,
+) -> None:
+    account = api_a.post("/api/v1/accounts/", {"name": "Acme"}).json()
+    single = api_a.post(
+        "/api/v1/contacts/",
+        {"account": account["id"], "email": "pat@example.com", "is_champion": "on"},
+    )
+    assert single.status_code == 201, single.content
+    assert single.json()["is_champion"] is True
+    item = {"external_id": "c-2", "account_id": account["id"], "is_champion": "off"}
+    bulk = api_a.post("/api/v1/contacts/bulk/", {"items": [item]})
+    assert bulk.json()["results"][0]["status"] == "created", bulk.content
+    assert (
+        api_a.get(f"/api/v1/contacts/{bulk.json()['results'][0]['id']}/").json()["is_champion"]
+        is False
+    )

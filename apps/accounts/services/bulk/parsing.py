@@ -125,8 +125,9 @@ def _float(value: Any) -> float:
     return number
 
 
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no"})
+# The spellings DRF's BooleanField accepts, so the REST API kept what it took before.
+_TRUE = frozenset({"true", "1", "yes", "t", "y", "on"})
+_FALSE = frozenset({"false", "0", "no", "f", "n", "off"})
 
 
 def _boolean(value: Any) -> bool:
