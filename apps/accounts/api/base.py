@@ -82,14 +82,6 @@ class StrictInputMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
-def parsed(parse: Parser, value: Any) -> Any:
-    """`value` through a record parser, its refusal as the field's validation error."""
-    try:
-        return parse(value)
-    except Invalid as error:
-        raise serializers.ValidationError(str(error)) from None
-
-
 class ParsedFieldMixin:
     """A model field's value parsed by the parser of its rule: the one the bulk upsert uses.
 
@@ -98,11 +90,14 @@ class ParsedFieldMixin:
 
     def __init__(self, *args: Any, rule: FieldRule, **kwargs: Any) -> None:
         self.rule = rule
-        self.parse = parser_from_rule(rule)
+        self.parse: Parser = parser_from_rule(rule)
         super().__init__(*args, **kwargs)
 
     def to_internal_value(self, data: Any) -> Any:
-        return parsed(self.parse, data)
+        try:
+            return self.parse(data)
+        except Invalid as error:
+            raise serializers.ValidationError(str(error)) from None
 
 
 _PARSED_CLASSES: dict[type[serializers.Field[Any, Any, Any, Any]], type[Any]] = {}
