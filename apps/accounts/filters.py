@@ -149,7 +149,7 @@ class MilestoneFilter(filters.FilterSet):  # type: ignore[misc]  # django-filter
     def filter_overdue(
         self, queryset: QuerySet[Milestone], name: str, value: bool
     ) -> QuerySet[Milestone]:
-        overdue = Q(completed_on__isnull=True, due_on__lt=timezone.now().date())
+        overdue = Milestone.overdue_on(timezone.now().date())
         return queryset.filter(overdue) if value else queryset.exclude(overdue)
 
 

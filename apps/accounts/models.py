@@ -258,6 +258,15 @@ class Milestone(Timestamped):
     def __str__(self) -> str:
         return self.name
 
+    @staticmethod
+    def overdue_on(day: date) -> Q:
+        """Milestones not completed and due before `day`."""
+        return Q(completed_on__isnull=True, due_on__lt=day)
+
+    def is_overdue_on(self, day: date) -> bool:
+        """`overdue_on` for this one milestone."""
+        return self.completed_on is None and self.due_on is not None and self.due_on < day
+
 
 class Subscription(ExternallySourced):
     """One term of a subscription: `mrr` applies from period_start up to (not incl.) period_end.
@@ -317,6 +326,14 @@ class Subscription(ExternallySourced):
         """Terms whose MRR counts on `day`."""
         return Q(status__in=cls.IN_FORCE_STATUSES, period_start__lte=day) & (
             Q(period_end__isnull=True) | Q(period_end__gt=day)
+        )
+
+    def is_in_force_on(self, day: date) -> bool:
+        """`in_force_on` for this one term."""
+        return bool(
+            self.status in self.IN_FORCE_STATUSES
+            and self.period_start <= day
+            and (self.period_end is None or self.period_end > day)
         )
 
 

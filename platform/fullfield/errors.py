@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The message of every refusal whose errors are by field (serializer or service alike).
+INVALID_FIELDS = "The request has invalid fields."
+
 
 class DomainError(Exception):
     """A request the domain refuses. `fields` maps a field name to its messages."""

@@ -4,8 +4,8 @@
   (mass assignment is never silently ignored).
 - Related records in bodies are looked up in the request's tenant schema only, so another
   tenant's id reads as "no such record" (400 on the field), never as a leak.
-- Record invariants (services/rules.py) are checked on the values the row would hold after
-  the write, before the database constraints (which stay as the backstop) can fire.
+- Record invariants are checked by the services (services/rules.py) on the values the row
+  would hold after the write, before the database constraints (the backstop) can fire.
 """
 
 from __future__ import annotations
@@ -15,11 +15,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from django.db import models
 from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.filters import SearchFilter
 
 from apps.accounts.api.pagination import KeysetCursorPagination, KeysetOrdering
-from apps.accounts.services import rules
+from apps.accounts.services.bulk.parsing import (
+    FieldRule,
+    Invalid,
+    Parser,
+    field_rule,
+    parser_from_rule,
+)
 from apps.accounts.services.records import record_create, record_delete, record_update
 
 # DRF's classes are generic in the stubs only; subscripting them at run time would fail.
@@ -74,79 +82,57 @@ class StrictInputMixin:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
+class ParsedFieldMixin:
+    """A model field's value parsed by the parser of its rule: the one the bulk upsert uses.
+
+    The DRF field class it is mixed into only gives the HTTP shape (schema, output).
+    """
+
+    def __init__(self, *args: Any, rule: FieldRule, **kwargs: Any) -> None:
+        self.rule = rule
+        self.parse: Parser = parser_from_rule(rule)
+        super().__init__(*args, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return self.parse(data)
+        except Invalid as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
+_PARSED_CLASSES: dict[type[serializers.Field[Any, Any, Any, Any]], type[Any]] = {}
+
+
+def parsed_field_class(
+    field_class: type[serializers.Field[Any, Any, Any, Any]],
+) -> type[Any]:
+    if field_class not in _PARSED_CLASSES:
+        name = f"Parsed{field_class.__name__}"
+        parsed_class = type(name, (ParsedFieldMixin, field_class), {})
+        if issubclass(field_class, serializers.JSONField):
+            # A JSON column of a record holds an object, never any JSON value: say so.
+            parsed_class = extend_schema_field(OpenApiTypes.OBJECT)(parsed_class)
+        _PARSED_CLASSES[field_class] = parsed_class
+    return _PARSED_CLASSES[field_class]
+
+
 class RecordSerializer(StrictInputMixin, serializers.ModelSerializer[ModelT], Generic[ModelT]):
-    """Strict model serializer: refuses unknown and read-only fields, checks invariants."""
+    """The HTTP shape of a record: refuses unknown and read-only fields, parses the rest.
+
+    Every writable column is parsed by the parser of its rule (`field_rule`), as in the bulk
+    upsert. The serializer holds no rule of the record: the services check the invariants,
+    external ids and relations (services/rules.py) on the values the row would hold.
+    """
 
     serializer_related_field = TenantRelatedField
-    # Whether the tenant's currency rule applies (the model has a currency field).
-    has_currency: ClassVar[bool] = False
 
-    def merged_values(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
-        """The row's values after this write: the stored row, overlaid with the body."""
-        model: type[models.Model] = self.Meta.model
-        values: dict[str, Any] = {}
-        instance = self.instance if isinstance(self.instance, models.Model) else None
-        for field in model._meta.concrete_fields:
-            if instance is not None:
-                value = getattr(instance, field.attname)
-            elif field.has_default():
-                value = field.get_default()
-            else:
-                continue
-            values[field.attname] = value
-            if field.attname != field.name:
-                values[field.name] = value
-        for name, value in attrs.items():
-            if isinstance(value, models.Model):
-                values[name] = value.pk
-                values[f"{name}_id"] = value.pk
-            else:
-                values[name] = value
-        return values
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.has_currency and self.instance is None and "currency" not in attrs:
-            attrs["currency"] = rules.tenant_currency()
-        values = self.merged_values(attrs)
-        if self.has_currency and "currency" not in attrs:
-            # Only money this request sends is held to the tenant's currency.
-            values.pop("currency", None)
-        errors = rules.record_check(self.Meta.model, values)
-        self.check_external_id(values, errors)
-        self.check_contact_account(attrs, values, errors)
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
-
-    def check_external_id(self, values: Mapping[str, Any], errors: rules.FieldErrors) -> None:
-        external_id = values.get("external_id")
-        if not external_id:
-            return
-        model: type[models.Model] = self.Meta.model
-        others = model._default_manager.filter(
-            source_system=values.get("source_system") or "api", external_id=external_id
-        )
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        other_id = others.values_list("pk", flat=True).first()
-        if other_id is not None:
-            rules.add_error(
-                errors,
-                "external_id",
-                f"Record {other_id} already has this external_id in this source_system.",
-            )
-
-    def check_contact_account(
-        self, attrs: Mapping[str, Any], values: Mapping[str, Any], errors: rules.FieldErrors
-    ) -> None:
-        """A record's contact must be one of the record's account's contacts."""
-        if "contact" not in self.fields or not ({"contact", "account"} & set(attrs)):
-            return
-        contact = attrs.get("contact")
-        if contact is None and values.get("contact_id") is not None:
-            contact = self.fields["contact"].queryset.filter(pk=values["contact_id"]).first()
-        if contact is not None and contact.account_id != values.get("account_id"):
-            rules.add_error(errors, "contact", "This contact belongs to another account.")
+    def build_standard_field(
+        self, field_name: str, model_field: models.Field[Any, Any]
+    ) -> tuple[type[serializers.Field[Any, Any, Any, Any]], dict[str, Any]]:
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if kwargs.get("read_only"):
+            return field_class, kwargs
+        return parsed_field_class(field_class), {**kwargs, "rule": field_rule(model_field)}
 
 
 class RecordViewSet(

@@ -1,4 +1,8 @@
-"""Serializers of the account records (input is strict: see api/base.py)."""
+"""Serializers of the account records (input is strict: see api/base.py).
+
+The writable fields of a record that bulk upserts are those of its bulk spec (`record_fields`):
+the spec declares them once, and each is parsed by the parser of its rule (api/base.py).
+"""
 
 from __future__ import annotations
 
@@ -25,21 +29,12 @@ from apps.accounts.models import (
 )
 from apps.accounts.services import rules
 from apps.accounts.services.bulk import BULK_MAX_ITEMS, SPECS, reference_keys
-from fullfield.users.models import User
 
 from .base import RecordSerializer, StrictInputMixin
 
 SYNC_FIELDS = ["source_system", "external_id"]
 TIMESTAMPS = ["created_at", "updated_at"]
-ACTIVE_USERS = User.objects.filter(is_active=True)
-
-
-def json_object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise serializers.ValidationError("Must be a JSON object.")
-    if rules.contains_nul(value):
-        raise serializers.ValidationError("Null characters are not allowed.")
-    return value
+ACTIVE_USERS = rules.assignable_users()
 
 
 # Written by the scoring app's recompute: 0..100 (100 healthiest), band, 30-day change, as-of.
@@ -52,25 +47,13 @@ class AccountSerializer(RecordSerializer[Account]):
         allow_null=True,
         help_text="The squad that works this account; assigned by the squads API.",
     )
-    has_currency = True
 
     class Meta:
         model = Account
         fields = [
             "id",
-            *SYNC_FIELDS,
-            "name",
-            "domain",
-            "industry",
-            "region",
-            "segment",
-            "tier",
-            "lifecycle_stage",
-            "owner",
+            *SPECS["accounts"].record_fields(),
             "squad_id",
-            "parent",
-            "currency",
-            "attributes",
             "rescore_requested_at",
             *HEALTH_FIELDS,
             *TIMESTAMPS,
@@ -84,35 +67,11 @@ class AccountSerializer(RecordSerializer[Account]):
             "currency": {"help_text": "ISO 4217; must be the workspace's currency."},
         }
 
-    def validate_attributes(self, attributes: Any) -> dict[str, Any]:
-        return json_object(attributes)
-
-    def validate_parent(self, parent: Account | None) -> Account | None:
-        if (
-            parent is not None
-            and isinstance(self.instance, Account)
-            and self.instance.pk in selectors.account_ancestor_ids(account_id=parent.pk)
-        ):
-            raise serializers.ValidationError(
-                "This parent would make the account its own ancestor."
-            )
-        return parent
-
 
 class ContactSerializer(RecordSerializer[Contact]):
     class Meta:
         model = Contact
-        fields = [
-            "id",
-            *SYNC_FIELDS,
-            "account",
-            "email",
-            "name",
-            "title",
-            "persona",
-            "is_champion",
-            *TIMESTAMPS,
-        ]
+        fields = ["id", *SPECS["contacts"].record_fields(), *TIMESTAMPS]
         read_only_fields = ["id", *TIMESTAMPS]
         validators: list[Any] = []
 
@@ -120,19 +79,7 @@ class ContactSerializer(RecordSerializer[Contact]):
 class LeadSerializer(RecordSerializer[Lead]):
     class Meta:
         model = Lead
-        fields = [
-            "id",
-            *SYNC_FIELDS,
-            "email",
-            "name",
-            "company",
-            "lead_source",
-            "campaign",
-            "status",
-            "converted_account",
-            "converted_at",
-            *TIMESTAMPS,
-        ]
+        fields = ["id", *SPECS["leads"].record_fields(), *TIMESTAMPS]
         read_only_fields = ["id", *TIMESTAMPS]
         validators: list[Any] = []
         extra_kwargs = {
@@ -141,24 +88,9 @@ class LeadSerializer(RecordSerializer[Lead]):
 
 
 class OpportunitySerializer(RecordSerializer[Opportunity]):
-    has_currency = True
-
     class Meta:
         model = Opportunity
-        fields = [
-            "id",
-            *SYNC_FIELDS,
-            "account",
-            "name",
-            "kind",
-            "stage",
-            "status",
-            "amount",
-            "currency",
-            "close_date",
-            "loss_reason",
-            *TIMESTAMPS,
-        ]
+        fields = ["id", *SPECS["opportunities"].record_fields(), *TIMESTAMPS]
         read_only_fields = ["id", *TIMESTAMPS]
         validators: list[Any] = []
 
@@ -183,11 +115,7 @@ class MilestoneSerializer(RecordSerializer[Milestone]):
         read_only_fields = ["id", *TIMESTAMPS]
 
     def get_is_overdue(self, milestone: Milestone) -> bool:
-        return bool(
-            milestone.completed_on is None
-            and milestone.due_on is not None
-            and milestone.due_on < timezone.now().date()
-        )
+        return milestone.is_overdue_on(timezone.now().date())
 
 
 class PlanMilestoneSerializer(MilestoneSerializer):
@@ -237,44 +165,21 @@ class OnboardingPlanCreateSerializer(OnboardingPlanSerializer):
 
 
 class SubscriptionSerializer(RecordSerializer[Subscription]):
-    has_currency = True
     is_in_force = serializers.SerializerMethodField(
         help_text="Counts in MRR today: active or past_due, period_start <= today < period_end."
     )
 
     class Meta:
         model = Subscription
-        fields = [
-            "id",
-            *SYNC_FIELDS,
-            "account",
-            "plan",
-            "mrr",
-            "quantity",
-            "currency",
-            "period_start",
-            "period_end",
-            "status",
-            "change_kind",
-            "is_in_force",
-            *TIMESTAMPS,
-        ]
+        fields = ["id", *SPECS["subscriptions"].record_fields(), "is_in_force", *TIMESTAMPS]
         read_only_fields = ["id", *TIMESTAMPS]
         validators: list[Any] = []
 
     def get_is_in_force(self, term: Subscription) -> bool:
-        today = timezone.now().date()
-        return bool(
-            term.status in Subscription.IN_FORCE_STATUSES
-            and term.period_start <= today
-            and (term.period_end is None or term.period_end > today)
-        )
+        return term.is_in_force_on(timezone.now().date())
 
 
 class UsageEventSerializer(RecordSerializer[UsageEvent]):
-    def validate_properties(self, properties: Any) -> dict[str, Any]:
-        return json_object(properties)
-
     class Meta:
         model = UsageEvent
         fields = [

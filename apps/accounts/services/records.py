@@ -103,7 +103,7 @@ def scored_account_ids(instance: models.Model) -> set[int]:
 
 @transaction.atomic
 def account_create(*, data: Mapping[str, Any]) -> Account:
-    account = _apply(Account(), data)
+    account = _apply(Account(), rules.record_checked(model=Account, instance=None, data=data))
     _save(account)
     # A new account has no score yet: it is due for its first one.
     accounts_touch(account_ids=[account.pk])
@@ -120,7 +120,7 @@ def account_update(*, account: Account, data: Mapping[str, Any]) -> Account:
         .values_list("lifecycle_stage", flat=True)
         .get(pk=account.pk)
     )
-    _apply(account, data)
+    _apply(account, rules.record_checked(model=Account, instance=account, data=data))
     _save(account)
     if account.lifecycle_stage != previous_stage:
         lifecycle_stage_changed(
@@ -167,7 +167,7 @@ def account_fields_set(*, account: Account, fields: Mapping[str, Any]) -> Accoun
 
 @transaction.atomic
 def record_create(*, model: type[RecordT], data: Mapping[str, Any]) -> RecordT:
-    record = _apply(model(), data)
+    record = _apply(model(), rules.record_checked(model=model, instance=None, data=data))
     _save(record)
     accounts_touch(account_ids=scored_account_ids(record))
     return record
@@ -176,7 +176,7 @@ def record_create(*, model: type[RecordT], data: Mapping[str, Any]) -> RecordT:
 @transaction.atomic
 def record_update(*, instance: RecordT, data: Mapping[str, Any]) -> RecordT:
     before = scored_account_ids(instance)
-    _apply(instance, data)
+    _apply(instance, rules.record_checked(model=type(instance), instance=instance, data=data))
     _save(instance)
     # A record moved to another account changes the scores of both.
     accounts_touch(account_ids=before | scored_account_ids(instance))
@@ -194,7 +194,9 @@ def record_delete(*, instance: models.Model) -> None:
 def onboarding_plan_create(
     *, data: Mapping[str, Any], milestones: Sequence[Mapping[str, Any]] = ()
 ) -> OnboardingPlan:
-    plan = _apply(OnboardingPlan(), data)
+    plan = _apply(
+        OnboardingPlan(), rules.record_checked(model=OnboardingPlan, instance=None, data=data)
+    )
     _save(plan)
     Milestone.objects.bulk_create(
         [

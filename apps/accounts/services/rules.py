@@ -1,9 +1,10 @@
 """Invariants of the account records, checked on a record's values before anything is written.
 
 The database constraints in models.py stay as the backstop; these checks exist so that a bad
-request gets a field error naming what is wrong instead of an integrity error. The API
-serializers and the bulk upsert both call them with the record's merged values (what the row
-would hold after the write), so a partial update is checked against the stored row.
+request gets a field error naming what is wrong instead of an integrity error. The single-record
+services (`record_errors`) and the bulk upsert both call them with the record's merged values
+(what the row would hold after the write), so a partial update is checked against the stored
+row. The REST serializers only parse fields: every rule and every query is here.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import msgspec
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.accounts import selectors
 from apps.accounts.models import (
     Account,
     Contact,
@@ -30,8 +33,10 @@ from apps.accounts.models import (
     Touchpoint,
     UsageEvent,
 )
+from fullfield.errors import INVALID_FIELDS, DomainError
 from fullfield.tenancy.context import current_schema, current_tenant
 from fullfield.tenancy.models import Tenant
+from fullfield.users.models import User
 
 FieldErrors = dict[str, list[str]]
 
@@ -52,6 +57,11 @@ def lead_converted_at(status: str, converted_at: datetime | None) -> datetime | 
     if status == "converted" and not converted_at:
         return timezone.now()
     return converted_at
+
+
+def assignable_users() -> QuerySet[User]:
+    """Who may own an account or author a touchpoint (single writes and bulk alike)."""
+    return User.objects.filter(is_active=True)
 
 
 def add_error(errors: FieldErrors, field: str, message: str) -> None:
@@ -136,20 +146,12 @@ def onboarding_plan_check(values: Mapping[str, Any]) -> FieldErrors:
     return errors
 
 
-def milestone_check(values: Mapping[str, Any]) -> FieldErrors:
-    return {}
-
-
 def subscription_check(values: Mapping[str, Any]) -> FieldErrors:
     errors: FieldErrors = {}
     check_currency(values, errors)
     _not_negative(values, errors, "mrr")
     _not_before(values, errors, "period_end", "period_start", strict=True)
     return errors
-
-
-def usage_event_check(values: Mapping[str, Any]) -> FieldErrors:
-    return {}
 
 
 def ticket_check(values: Mapping[str, Any]) -> FieldErrors:
@@ -175,10 +177,6 @@ def survey_response_check(values: Mapping[str, Any]) -> FieldErrors:
     return errors
 
 
-def touchpoint_check(values: Mapping[str, Any]) -> FieldErrors:
-    return {}
-
-
 Check = Callable[[Mapping[str, Any]], FieldErrors]
 
 
@@ -186,23 +184,147 @@ def _no_check(values: Mapping[str, Any]) -> FieldErrors:
     return {}
 
 
-# The invariants of each record kind, declared once: the REST serializers and the bulk upsert
-# (and through it Segment and CSV import) both look them up here.
+# The invariants of each record kind, declared once: the single-record services (the REST API)
+# and the bulk upsert (and through it Segment and CSV import) both look them up here.
 RECORD_CHECKS: dict[type[models.Model], Check] = {
     Account: account_check,
     Contact: _no_check,
     Lead: lead_check,
     Opportunity: opportunity_check,
     OnboardingPlan: onboarding_plan_check,
-    Milestone: milestone_check,
+    Milestone: _no_check,
     Subscription: subscription_check,
-    UsageEvent: usage_event_check,
+    UsageEvent: _no_check,
     Ticket: ticket_check,
     SurveyResponse: survey_response_check,
-    Touchpoint: touchpoint_check,
+    Touchpoint: _no_check,
 }
 
 
 def record_check(model: type[models.Model], values: Mapping[str, Any]) -> FieldErrors:
     """The invariants `values` (the record as it would be stored) break, by field."""
     return RECORD_CHECKS.get(model, _no_check)(values)
+
+
+# --- single writes (the REST API, squads): the checks bulk makes on a whole batch -------------
+
+
+def merged_values(
+    model: type[models.Model], instance: models.Model | None, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The row's values after this write: the stored row (or the defaults), overlaid with data.
+
+    Each foreign key is given under both its name and its column (`account`, `account_id`)."""
+    values: dict[str, Any] = {}
+    for field in model._meta.concrete_fields:
+        if instance is not None:
+            value = getattr(instance, field.attname)
+        elif field.has_default():
+            value = field.get_default()
+        else:
+            continue
+        values[field.attname] = value
+        if field.attname != field.name:
+            values[field.name] = value
+    for name, value in data.items():
+        if isinstance(value, models.Model):
+            values[name] = value.pk
+            values[f"{name}_id"] = value.pk
+        else:
+            values[name] = value
+    return values
+
+
+def _field_names(model: type[models.Model]) -> frozenset[str]:
+    return frozenset(field.name for field in model._meta.concrete_fields)
+
+
+def _check_external_id(
+    model: type[models.Model],
+    instance: models.Model | None,
+    values: Mapping[str, Any],
+    errors: FieldErrors,
+) -> None:
+    """(source_system, external_id) names one record; bulk upserts match items by it."""
+    external_id = values.get("external_id")
+    if not external_id:
+        return
+    others = model._default_manager.filter(
+        source_system=values.get("source_system") or "api", external_id=external_id
+    )
+    if instance is not None:
+        others = others.exclude(pk=instance.pk)
+    other_id = others.values_list("pk", flat=True).first()
+    if other_id is not None:
+        add_error(
+            errors,
+            "external_id",
+            f"Record {other_id} already has this external_id in this source_system.",
+        )
+
+
+def _check_contact_account(
+    data: Mapping[str, Any], values: Mapping[str, Any], errors: FieldErrors
+) -> None:
+    """A record's contact must be one of the record's account's contacts."""
+    if not {"contact", "contact_id", "account", "account_id"} & set(data):
+        return
+    contact = data.get("contact")
+    if isinstance(contact, Contact):
+        contact_account_id: int | None = contact.account_id
+    elif values.get("contact_id") is not None:
+        contact_account_id = (
+            Contact.objects.filter(pk=values["contact_id"])
+            .values_list("account_id", flat=True)
+            .first()
+        )
+    else:
+        return
+    if contact_account_id is not None and contact_account_id != values.get("account_id"):
+        add_error(errors, "contact", "This contact belongs to another account.")
+
+
+def _check_parent_loop(
+    instance: models.Model | None, values: Mapping[str, Any], errors: FieldErrors
+) -> None:
+    parent_id = values.get("parent_id")
+    if parent_id is None or instance is None or instance.pk is None:
+        return
+    if instance.pk in selectors.account_ancestor_ids(account_id=parent_id):
+        # The one message for a loop, whether the parent is the account itself or below it.
+        errors["parent"] = ["This parent would make the account its own ancestor."]
+
+
+def record_errors(
+    *, model: type[models.Model], instance: models.Model | None, data: dict[str, Any]
+) -> FieldErrors:
+    """Everything a single write of `data` (onto `instance`, or a new record) breaks, by field.
+
+    A new record without a currency gets the tenant's (set in `data`); only money the write
+    sends is held to the tenant's currency.
+    """
+    names = _field_names(model)
+    if "currency" in names and instance is None and "currency" not in data:
+        data["currency"] = tenant_currency()
+    values = merged_values(model, instance, data)
+    if "currency" in names and "currency" not in data:
+        values.pop("currency", None)
+    errors = record_check(model, values)
+    if "external_id" in names:
+        _check_external_id(model, instance, values, errors)
+    if "contact" in names:
+        _check_contact_account(data, values, errors)
+    if model is Account and {"parent", "parent_id"} & set(data):
+        _check_parent_loop(instance, values, errors)
+    return errors
+
+
+def record_checked(
+    *, model: type[models.Model], instance: models.Model | None, data: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`data` with the defaults the rules set, or a 400 naming every field a rule refuses."""
+    checked = dict(data)
+    errors = record_errors(model=model, instance=instance, data=checked)
+    if errors:
+        raise DomainError(INVALID_FIELDS, fields=errors)
+    return checked

@@ -26,6 +26,7 @@ import psycopg
 from django.db import connection, models, transaction
 
 from apps.accounts.models import Account, Contact, UsageDay, UsageEvent
+from apps.accounts.services import rules
 from apps.accounts.services.records import accounts_touch
 from fullfield.errors import DomainError
 from fullfield.tenancy.context import current_tenant
@@ -190,6 +191,7 @@ def _same_event(row: tuple[Any, ...], other: tuple[Any, ...]) -> bool:
 def usage_event_record(*, data: Mapping[str, Any]) -> tuple[UsageEvent, bool]:
     """Record one usage event (the REST create); a repeated idempotency key returns the stored
     event. Returns the event and whether it was created by this call."""
+    rules.record_checked(model=UsageEvent, instance=None, data=data)
     key = data.get("idempotency_key") or uuid.uuid4().hex
     account: Account = data["account"]
     contact: Contact | None = data.get("contact")

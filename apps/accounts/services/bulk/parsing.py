@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
+import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import EmailValidator
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from apps.accounts.services import rules
@@ -25,7 +27,7 @@ Parser = Callable[[Any], Any]
 # --- value parsers (built from the model fields) -----------------------------------------
 
 
-def _text(max_length: int, *, blank: bool) -> Parser:
+def _text(max_length: int | None, *, blank: bool) -> Parser:
     def parse(value: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise Invalid("Must be a string.")
@@ -34,7 +36,7 @@ def _text(max_length: int, *, blank: bool) -> Parser:
             raise Invalid("Null characters are not allowed.")
         if not text and not blank:
             raise Invalid("This field may not be blank.")
-        if len(text) > max_length:
+        if max_length is not None and len(text) > max_length:
             raise Invalid(f"At most {max_length} characters.")
         return text
 
@@ -111,8 +113,21 @@ def _integer(minimum: int, maximum: int) -> Parser:
     return parse
 
 
-_TRUE = frozenset({"true", "1", "yes"})
-_FALSE = frozenset({"false", "0", "no"})
+def _float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | decimal.Decimal):
+        raise Invalid("Must be a number.")
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        raise Invalid("Must be a number.") from None
+    if not math.isfinite(number):
+        raise Invalid("Must be a finite number.")
+    return number
+
+
+# The spellings DRF's BooleanField accepts, so the REST API kept what it took before.
+_TRUE = frozenset({"true", "1", "yes", "t", "y", "on"})
+_FALSE = frozenset({"false", "0", "no", "f", "n", "off"})
 
 
 def _boolean(value: Any) -> bool:
@@ -154,12 +169,21 @@ def _datetime(value: Any) -> datetime:
         raise Invalid("Date and time out of range.") from None
 
 
-def _json_object(value: Any) -> dict[str, Any]:
+def parse_json_object(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid("Must be a JSON object.")
     if rules.contains_nul(value):
         raise Invalid("Null characters are not allowed.")
     return value
+
+
+_BY_KIND: dict[str, Parser] = {
+    "float": _float,
+    "boolean": _boolean,
+    "datetime": _datetime,
+    "date": _date,
+    "json_object": parse_json_object,
+}
 
 
 def _nullable(parse: Parser) -> Parser:
@@ -178,31 +202,78 @@ def _not_null(parse: Parser) -> Parser:
     return parse_not_null
 
 
-def parser_for(field: models.Field[Any, Any]) -> Parser:
-    parse: Parser
+@dataclasses.dataclass(frozen=True)
+class FieldRule:
+    """What a column accepts, read from its model field: the one declaration of its limits.
+
+    Bulk items are parsed by the parser built from it; the REST serializers are built from the
+    same model fields, and a test holds their schema to these rules.
+    """
+
+    kind: str
+    null: bool
+    blank: bool = True
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+    max_digits: int | None = None
+    decimal_places: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+def field_rule(field: models.Field[Any, Any]) -> FieldRule:
+    null = bool(field.null)
     if field.choices:
-        parse = _choice([str(choice[0]) for choice in field.choices])
-    elif isinstance(field, models.EmailField):
-        parse = _email(field.max_length or 254)
-    elif isinstance(field, models.CharField):
-        parse = _text(field.max_length or 255, blank=field.blank)
-    elif isinstance(field, models.DecimalField):
-        parse = _decimal(field.max_digits or 14, field.decimal_places or 0)
-    elif isinstance(field, models.PositiveIntegerField):
-        parse = _integer(0, 2_147_483_647)
-    elif isinstance(field, models.IntegerField):
-        parse = _integer(-2_147_483_648, 2_147_483_647)
-    elif isinstance(field, models.BooleanField):
-        parse = _boolean
-    elif isinstance(field, models.DateTimeField):
-        parse = _datetime
-    elif isinstance(field, models.DateField):
-        parse = _date
-    elif isinstance(field, models.JSONField):
-        parse = _json_object
-    else:  # pragma: no cover - a new field type needs a parser before it can be bulk-written
-        raise TypeError(f"no bulk parser for {field!r}")
-    return _nullable(parse) if field.null else _not_null(parse)
+        choices = tuple(str(choice[0]) for choice in field.choices)
+        return FieldRule("choice", null, field.blank, choices=choices)
+    if isinstance(field, models.EmailField):
+        return FieldRule("email", null, field.blank, max_length=field.max_length or 254)
+    if isinstance(field, models.CharField | models.TextField):
+        return FieldRule("text", null, field.blank, max_length=field.max_length)
+    if isinstance(field, models.DecimalField):
+        return FieldRule(
+            "decimal",
+            null,
+            max_digits=field.max_digits or 14,
+            decimal_places=field.decimal_places or 0,
+        )
+    if isinstance(field, models.IntegerField):
+        # The column's own range, as the database backend states it (and DRF reads it).
+        low, high = connection.ops.integer_field_range(field.get_internal_type())
+        return FieldRule("integer", null, minimum=low, maximum=high)
+    if isinstance(field, models.FloatField):
+        return FieldRule("float", null)
+    if isinstance(field, models.BooleanField):
+        return FieldRule("boolean", null)
+    if isinstance(field, models.DateTimeField):
+        return FieldRule("datetime", null)
+    if isinstance(field, models.DateField):
+        return FieldRule("date", null)
+    if isinstance(field, models.JSONField):
+        return FieldRule("json_object", null)
+    raise TypeError(f"no parser for {field!r}")
+
+
+def parser_from_rule(rule: FieldRule) -> Parser:
+    parse: Parser
+    if rule.kind == "choice":
+        parse = _choice(rule.choices)
+    elif rule.kind == "email":
+        parse = _email(rule.max_length or 254)
+    elif rule.kind == "text":
+        parse = _text(rule.max_length, blank=rule.blank)
+    elif rule.kind == "decimal":
+        parse = _decimal(rule.max_digits or 14, rule.decimal_places or 0)
+    elif rule.kind == "integer":
+        assert rule.minimum is not None and rule.maximum is not None
+        parse = _integer(rule.minimum, rule.maximum)
+    else:
+        parse = _BY_KIND[rule.kind]
+    return _nullable(parse) if rule.null else _not_null(parse)
+
+
+def parser_for(field: models.Field[Any, Any]) -> Parser:
+    return parser_from_rule(field_rule(field))
 
 
 parse_source_system = _not_null(_text(40, blank=False))

@@ -55,6 +55,13 @@ class EntitySpec:
             names.update({field.name, field.attname})
         return frozenset(names) - set(self.columns) - {"source_system", "external_id"}
 
+    def record_fields(self) -> tuple[str, ...]:
+        """The record's fields an item sets (a reference and the owner by the field's name):
+        what the REST API's serializer of the record makes writable, in this order."""
+        owner = ("owner",) if self.has_owner else ()
+        references = tuple(reference.name for reference in self.references)
+        return ("source_system", "external_id", *references, *self.columns, *owner)
+
     def item_keys(self) -> frozenset[str]:
         keys = {"source_system", "external_id", *self.columns}
         for reference in self.references:

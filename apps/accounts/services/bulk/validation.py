@@ -19,7 +19,6 @@ from apps.accounts.services.bulk.parsing import (
     parse_source_system,
 )
 from apps.accounts.services.bulk.specs import PARSERS, EntitySpec, reference_keys
-from fullfield.users.models import User
 
 
 class Batch:
@@ -283,9 +282,7 @@ class Batch:
         if not emails and not ids:
             return {}
         found: dict[tuple[str, str], int] = {}
-        users = User.objects.filter(is_active=True).filter(
-            models.Q(email__in=emails) | models.Q(id__in=ids)
-        )
+        users = rules.assignable_users().filter(models.Q(email__in=emails) | models.Q(id__in=ids))
         for pk, email in users.values_list("id", "email"):
             found[("email", email.lower())] = pk
             found[("id", str(pk))] = pk
