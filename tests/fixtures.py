@@ -104,6 +104,9 @@ def django_db_setup(
         config = setup_databases(verbosity=0, interactive=False, aliases={"default": None})
     yield
     with django_db_blocker.unblock():
+        # A test may have had this connection terminated (the database-outage tests do): the
+        # clean-up starts on a fresh one.
+        connection.close()
         # Child processes (workers, live servers) may leave a backend that is still exiting.
         with connection.cursor() as cursor:
             cursor.execute(
