@@ -22,8 +22,9 @@ from django.core.cache import cache
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from apps.accounts.models import Account
+from apps.accounts.models import Account, Subscription
 from apps.accounts.seed import seed_demo
+from apps.scoring.demo import seed_scores
 from fullfield.celery_app import app as celery_app
 from fullfield.tenancy.context import use_public_schema
 from fullfield.tenancy.models import Tenant
@@ -208,7 +209,16 @@ def test_a_person_finds_an_account_and_reads_its_360(
     visit: Visit, seeded_tenant: Tenant, tenant_server: str, django_db_blocker: Any
 ) -> None:
     with django_db_blocker.unblock(), schema_context(seeded_tenant.schema_name):
-        account = Account.objects.filter(subscriptions__isnull=False).order_by("id").first()
+        seed_scores(stdout=io.StringIO())
+        # The account a CSM would open first: renewing, in the poorest health.
+        account = (
+            Account.objects.filter(
+                subscriptions__status__in=Subscription.IN_FORCE_STATUSES,
+                health_score__isnull=False,
+            )
+            .order_by("health_score", "id")
+            .first()
+        )
         assert account is not None
         total = Account.objects.count()
     sign_in(visit, tenant_server, seeded_tenant)
@@ -232,6 +242,26 @@ def test_a_person_finds_an_account_and_reads_its_360(
     for heading in ("Front of field", "Back of field", "Product usage", "Timeline"):
         assert page.get_by_role("heading", name=heading).is_visible()
     assert page.locator("ol.timeline li").count() > 0
+    # The health explanation: the score and band with their time, why it last changed, what
+    # would raise it most, a bar per component and the trend line.
+    health = page.get_by_test_id("health")
+    assert page.get_by_role("heading", name="Health", exact=True).is_visible()
+    assert page.get_by_test_id("health-score").inner_text() == f"{account.health_score:.0f}"
+    assert page.get_by_test_id("health-band").inner_text().lower() == account.health_band
+    assert page.get_by_test_id("health-as-of").inner_text().endswith("UTC")
+    assert page.get_by_test_id("health-reason").inner_text().strip()
+    assert "from" in page.get_by_test_id("health-trend-summary").inner_text()
+    assert "Raising" in page.get_by_test_id("health-improvement").inner_text()
+    assert page.get_by_test_id("health-component").count() >= 3
+    assert health.locator("svg.score-bar").count() >= 3
+    assert health.get_by_role("img", name=re.compile("Health score over the last")).is_visible()
+    # Six months of demo history may be too little to calibrate a churn probability.
+    assert re.fullmatch(
+        r"[\d.]+% in the next 30 days|not estimated yet",
+        page.get_by_test_id("churn-probability").inner_text(),
+    )
+    assert page.get_by_role("heading", name="Value").is_visible()
+    assert re.fullmatch(r"[\d,—]+", page.get_by_test_id("account-clv").inner_text())
     visit.check("account-360")
 
 

@@ -432,7 +432,7 @@ def _health(account_id: int, *, today: dt.date) -> dict[str, Any]:
     if explanation is None:
         return {"health": None, "value": value}
     since = today - dt.timedelta(days=HEALTH_TREND_DAYS)
-    history = (
+    history = list(
         scoring_selectors.account_health_history(account_id=account_id)
         .filter(band_change=False, day__gt=since)
         .order_by("day")
@@ -456,9 +456,13 @@ def _health(account_id: int, *, today: dt.date) -> dict[str, Any]:
         }
         for component in explanation.components
     ]
+    first = trend[0] if len(trend) > 1 else None
     return {
         "health": explanation,
         "value": value,
+        "trend_from": first,
+        "trend_from_day": history[0][0] if first else None,
+        "trend_change": explanation.score - first.value if first else None,
         "components": bars,
         "health_trend": charts.line_chart(
             charts.thinned(trend, 14),

@@ -61,6 +61,7 @@ def test_the_account_360_explains_the_health_score_and_why_it_last_changed(
     as_of = Account.objects.get(pk=account.pk).health_as_of
     assert as_of is not None and f'datetime="{as_of.isoformat()}"' in page
     words = text_of(page)
+    assert re.search(r"Over 180 days [+-]\d+ [↑↓] ?, from \d+ on", words)
     assert "+16 ↑ since" in words and "(was 60). +16: active days up 40%" in words
     assert "Raising Active days to full marks would add up to 24 points." in words or (
         "Raising active days to full marks would add up to 24 points." in words
