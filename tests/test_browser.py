@@ -192,14 +192,24 @@ def test_a_visitor_signs_up_and_signs_in_to_their_new_tenant(
                 tenant_delete(slug=slug)
 
 
-def test_the_dashboard_shows_revenue_and_renewals(
-    visit: Visit, seeded_tenant: Tenant, tenant_server: str
+def test_the_dashboard_shows_revenue_renewals_equity_and_health(
+    visit: Visit, seeded_tenant: Tenant, tenant_server: str, django_db_blocker: Any
 ) -> None:
+    with django_db_blocker.unblock(), schema_context(seeded_tenant.schema_name):
+        seed_scores(stdout=io.StringIO())
+        poor = Account.objects.filter(health_band="poor").count()
     sign_in(visit, tenant_server, seeded_tenant)
     page = visit.page
     assert page.get_by_test_id("kpi-nrr").inner_text().endswith("%")
     assert re.fullmatch(r"[\d,]+", page.get_by_test_id("kpi-mrr").inner_text())
-    assert page.locator("svg.chart").count() == 2
+    assert re.fullmatch(r"[\d,—]+", page.get_by_test_id("kpi-equity").inner_text())
+    assert page.get_by_test_id("kpi-poor").inner_text() == str(poor)
+    assert page.get_by_test_id("scores-as-of").inner_text().endswith("UTC")
+    # MRR movements, MRR trend and the health distribution's trend at least.
+    assert page.locator("svg.chart").count() >= 3
+    assert page.get_by_role(
+        "img", name=re.compile("Accounts in the poor, average and good")
+    ).count()
     page.get_by_text("The numbers").click()
     assert page.locator("details table tbody tr").count() == 12
     visit.check("dashboard")

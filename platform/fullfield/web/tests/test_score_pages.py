@@ -13,7 +13,12 @@ from django.utils import timezone
 from apps.accounts.models import Account
 from apps.accounts.tests.factories import AccountFactory, SubscriptionFactory
 from apps.scoring.models import AccountValue, HealthScore
-from apps.scoring.services import health_history_backfill, health_recompute
+from apps.scoring.services import (
+    health_history_backfill,
+    health_profile_default_ensure,
+    health_profile_update,
+    health_recompute,
+)
 from apps.scoring.tests.helpers import active_days_component, points, usage, use_components
 from apps.scoring.value import account_value_recompute
 from apps.squads.tests.factories import MemberFactory, WorkItemFactory, join, make_squad
@@ -28,12 +33,22 @@ def today() -> dt.date:
     return timezone.now().date()
 
 
+def with_churn_model() -> None:
+    """A fitted churn model on the default profile: churn probabilities, so lifetime values."""
+    health_profile_update(
+        profile=health_profile_default_ensure(),
+        data={},
+        churn_model={"intercept": -1.0, "slope": -0.03},
+    )
+
+
 def scored_twice() -> Account:
     """An account scored 60, then 76 after two more active days (the scoring tests' case)."""
     use_components(
         active_days_component(weight=80),
         {"metric": "support_load", "weight": 20, "mapping": points((0, 100), (10, 0))},
     )
+    with_churn_model()
     account = AccountFactory.create(name="Explained Co")
     SubscriptionFactory.create(account=account, mrr=Decimal("1000.00"))
     for day in range(5):
@@ -85,8 +100,8 @@ def test_the_account_360_shows_roi_clv_churn_probability_and_open_work_items(
     assert f'data-testid="account-clv">{money(value.clv)}<' in page
     assert f'data-testid="account-roi">{percent(value.roi, 0)}<' in page
     churn = HealthScore.objects.get(account_id=account.pk).churn_probability
-    expected = f"{percent(churn)} in the next 30 days" if churn is not None else "not estimated yet"
-    assert f'data-testid="churn-probability">{expected}<' in page
+    assert churn is not None and value.clv is not None
+    assert f'data-testid="churn-probability">{percent(churn)} in the next 30 days<' in page
     assert "Call about the renewal" in page and "Already finished" not in page
 
 
@@ -188,6 +203,7 @@ def test_the_dashboard_shows_equity_health_bands_and_the_renewals_at_risk(
         account=safe, mrr=Decimal("700.00"), period_end=today() + dt.timedelta(days=20)
     )
     use_components(active_days_component(weight=1))
+    with_churn_model()
     for day in range(12):
         usage(safe, day)
     health_recompute()  # no usage: 0 (poor); 12 active days: 100 (good)
@@ -198,7 +214,8 @@ def test_the_dashboard_shows_equity_health_bands_and_the_renewals_at_risk(
     at_risk_table = page.split('id="at-risk-heading"')[1].split("</section>")[0]
     assert "Renewing Poorly" in at_risk_table and "Renewing Happily" not in at_risk_table
     assert "0 · Poor" in at_risk_table
-    assert re.search(r'data-testid="kpi-equity">[\d,]+<', page)
+    equity = sum(value.clv or 0 for value in AccountValue.objects.all())
+    assert equity > 0 and f'data-testid="kpi-equity">{money(equity)}<' in page
     assert 'data-testid="scores-as-of"' in page
     assert 'aria-label="Customer equity per day over the last 90 days"' in page or (
         "Not enough data for a trend yet." in page
