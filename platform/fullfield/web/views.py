@@ -34,6 +34,12 @@ def revenue_cache_key() -> str:
     return f"web:dashboard:revenue:{timezone.now().date().isoformat()}"
 
 
+def score_trends_cache_key() -> str:
+    # The trends read every daily snapshot of the window (millions of rows on a large
+    # tenant), so like revenue they are recomputed at most every few minutes.
+    return f"web:dashboard:score-trends:{timezone.now().date().isoformat()}"
+
+
 @require_GET
 @cache_control(max_age=86400, public=True)
 def favicon(request: HttpRequest) -> FileResponse:
@@ -107,7 +113,14 @@ def _scores() -> dict[str, Any]:
     accounts in the poor or average band."""
     equity_rows = scoring_selectors.customer_equity()
     equity = equity_rows[0] if equity_rows else None
-    series = scoring_selectors.customer_equity_series(days=TREND_DAYS)
+    trends = cache.get(score_trends_cache_key())
+    if not isinstance(trends, dict):
+        trends = {
+            "equity": scoring_selectors.customer_equity_series(days=TREND_DAYS),
+            "bands": scoring_selectors.health_distribution_series(days=TREND_DAYS),
+        }
+        cache.set(score_trends_cache_key(), trends, timeout=REVENUE_CACHE_SECONDS)
+    series = trends["equity"]
     equity_points = [
         charts.Point(
             label=row["day"].strftime("%d %b"),
@@ -126,7 +139,7 @@ def _scores() -> dict[str, Any]:
                 f"{row['good']} good"
             ),
         )
-        for row in charts.thinned(scoring_selectors.health_distribution_series(days=TREND_DAYS))
+        for row in charts.thinned(trends["bands"])
     ]
     at_risk = selectors.renewals_due(within_days=RENEWAL_WINDOW_DAYS, bands=AT_RISK_BANDS)
     health = scoring_selectors.account_current_health(
