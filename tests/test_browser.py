@@ -198,6 +198,8 @@ def test_the_dashboard_shows_revenue_renewals_equity_and_health(
     with django_db_blocker.unblock(), schema_context(seeded_tenant.schema_name):
         seed_scores(stdout=io.StringIO())
         poor = Account.objects.filter(health_band="poor").count()
+        worst = Account.objects.filter(health_score__isnull=False).order_by("health_score").first()
+        assert worst is not None and worst.health_band == "poor"
     sign_in(visit, tenant_server, seeded_tenant)
     page = visit.page
     assert page.get_by_test_id("kpi-nrr").inner_text().endswith("%")
@@ -231,18 +233,36 @@ def test_a_person_finds_an_account_and_reads_its_360(
         )
         assert account is not None
         total = Account.objects.count()
+        poor = Account.objects.filter(health_band="poor").count()
+        worst = Account.objects.filter(health_score__isnull=False).order_by("health_score").first()
+        assert worst is not None and worst.health_band == "poor"
     sign_in(visit, tenant_server, seeded_tenant)
     page = visit.page
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Accounts").click()
     page.wait_for_url("**/accounts/")
     assert page.get_by_test_id("account-total").inner_text() == str(total)
     visit.check("accounts")
+    # The accounts in poor health, worst first: the band filter and the health sort together.
+    page.get_by_label("Health", exact=True).select_option("poor")
+    page.wait_for_url(re.compile(r".*band=poor.*"))
+    page.get_by_role("link", name=re.compile("^Health")).click()
+    page.wait_for_url(re.compile(r".*sort=score.*"))
+    assert page.get_by_test_id("account-total").inner_text() == str(poor)
+    first_row = page.locator("#results tbody tr").first
+    assert (
+        first_row.get_by_test_id("health-cell")
+        .inner_text()
+        .startswith(f"{worst.health_score:.0f} · Poor")
+    )
+    visit.check("accounts-poor-by-health")
+    page.get_by_label("Health", exact=True).select_option("")
+    page.wait_for_url(re.compile(r"^(?!.*band=poor).*$"))
     # "/" jumps to the search box; typing filters in place (htmx swaps the results, the
     # address follows).
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "q"
     page.keyboard.type(account.name)
-    page.wait_for_url(re.compile(r".*q=.*"))
+    page.wait_for_url(re.compile(r".*q=[^&]+.*"))
     page.get_by_role("link", name=account.name, exact=True).wait_for()
     assert int(page.get_by_test_id("account-total").inner_text()) < total
     visit.check("accounts-searched")
