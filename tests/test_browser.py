@@ -308,7 +308,7 @@ def test_sorting_the_accounts_list_by_mrr_keeps_the_page_and_updates_the_address
     page.wait_for_url("**sort=-mrr**")
     # htmx swapped the table: no reload happened.
     assert page.evaluate("window.__marker") == "same page"
-    cells = page.locator("tbody tr td.num").all_inner_texts()
+    cells = page.get_by_test_id("mrr-cell").all_inner_texts()
     values = [int(cell.replace(",", "")) for cell in cells]
     assert values == sorted(values, reverse=True) and values[0] > 0
     visit.check("accounts-by-mrr")
