@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.accounts.models import Account
@@ -256,3 +258,24 @@ def test_a_person_outside_every_squad_is_told_so_on_the_dashboard(
 ) -> None:
     page = alice_client.get("/").content.decode()
     assert "You are not a squad member" in page and "You are in no squad." in page
+
+
+def test_the_account_360_and_the_dashboard_read_work_items_in_a_fixed_number_of_queries(
+    alice_client: TenantClient,
+) -> None:
+    alice = MemberFactory.create(user=User.objects.get(email="alice@alpha.test"))
+    squad = make_squad("Counted")
+    join(squad, alice)
+    account = scored_twice()
+
+    def queries(path: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert alice_client.get(path).status_code == 200
+        return len(captured)
+
+    WorkItemFactory.create(queue=squad.queue, account=account, assignee=alice, status="claimed")
+    queries("/")  # the dashboard's cached figures are computed once
+    few = (queries(f"/accounts/{account.pk}/"), queries("/"))
+    for _ in range(5):
+        WorkItemFactory.create(queue=squad.queue, account=account, assignee=alice, status="claimed")
+    assert (queries(f"/accounts/{account.pk}/"), queries("/")) == few
