@@ -35,8 +35,8 @@ def revenue_cache_key() -> str:
 
 
 def score_trends_cache_key() -> str:
-    # The trends read every daily snapshot of the window (millions of rows on a large
-    # tenant), so like revenue they are recomputed at most every few minutes.
+    # Equity sums every account's value and the trends read every daily snapshot of the window
+    # (millions of rows on a large tenant): like revenue, recomputed at most every few minutes.
     return f"web:dashboard:score-trends:{timezone.now().date().isoformat()}"
 
 
@@ -111,15 +111,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def _scores() -> dict[str, Any]:
     """Customer equity, the health distribution (each with its trend) and the renewals of
     accounts in the poor or average band."""
-    equity_rows = scoring_selectors.customer_equity()
-    equity = equity_rows[0] if equity_rows else None
     trends = cache.get(score_trends_cache_key())
     if not isinstance(trends, dict):
         trends = {
+            "equity_now": scoring_selectors.customer_equity(),
             "equity": scoring_selectors.customer_equity_series(days=TREND_DAYS),
             "bands": scoring_selectors.health_distribution_series(days=TREND_DAYS),
         }
         cache.set(score_trends_cache_key(), trends, timeout=REVENUE_CACHE_SECONDS)
+    equity = trends["equity_now"][0] if trends["equity_now"] else None
     series = trends["equity"]
     equity_points = [
         charts.Point(
