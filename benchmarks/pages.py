@@ -32,12 +32,13 @@ from django_tenants.utils import schema_context  # noqa: E402
 
 from apps.accounts.models import Account, Subscription  # noqa: E402
 from apps.accounts.seed import seed_demo  # noqa: E402
+from apps.scoring.demo import seed_scores  # noqa: E402
 from fullfield.tenancy.context import use_public_schema  # noqa: E402
 from fullfield.tenancy.models import Tenant  # noqa: E402
 from fullfield.tenancy.selectors import tenant_get  # noqa: E402
 from fullfield.tenancy.services import tenant_create  # noqa: E402
 from fullfield.users.models import User  # noqa: E402
-from fullfield.web.views import revenue_cache_key  # noqa: E402
+from fullfield.web.views import revenue_cache_key, score_trends_cache_key  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "30"))
 WARMUP = 3
@@ -64,6 +65,8 @@ def _tenant(slug: str, accounts: int, months: int | None = None) -> Tenant:
                 seed_demo(stdout=io.StringIO(), accounts=accounts)
             else:
                 seed_demo(stdout=io.StringIO(), accounts=accounts, months=months)
+        # Pages show scores: score a tenant seeded before they did (nothing when scored).
+        seed_scores(stdout=io.StringIO())
     return tenant
 
 
@@ -84,6 +87,8 @@ def _pages(tenant: Tenant) -> list[tuple[str, str]]:
         ("accounts", "/accounts/"),
         ("accounts, by MRR", "/accounts/?sort=-mrr"),
         ("accounts, by renewal", "/accounts/?sort=renewal"),
+        ("accounts, by health", "/accounts/?sort=score"),
+        ("accounts, poor band by trend", "/accounts/?band=poor&sort=-trend"),
         ("accounts, renewing in 90 days", "/accounts/?renewal=90"),
         ("accounts, segment + stage", "/accounts/?segment=smb&stage=adopting"),
         ("accounts, search", f"/accounts/?q={sample.split()[0]}"),
@@ -117,6 +122,7 @@ def _measure(tenant: Tenant) -> None:
             if "nocache=1" in path:
                 with schema_context(tenant.schema_name):
                     cache.delete(revenue_cache_key())
+                    cache.delete(score_trends_cache_key())
             with CaptureQueriesContext(connection) as captured:
                 started = time.perf_counter()
                 response = client.get(path, headers=headers)

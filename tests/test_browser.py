@@ -22,8 +22,9 @@ from django.core.cache import cache
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from apps.accounts.models import Account
+from apps.accounts.models import Account, Subscription
 from apps.accounts.seed import seed_demo
+from apps.scoring.demo import seed_scores
 from fullfield.celery_app import app as celery_app
 from fullfield.tenancy.context import use_public_schema
 from fullfield.tenancy.models import Tenant
@@ -191,14 +192,26 @@ def test_a_visitor_signs_up_and_signs_in_to_their_new_tenant(
                 tenant_delete(slug=slug)
 
 
-def test_the_dashboard_shows_revenue_and_renewals(
-    visit: Visit, seeded_tenant: Tenant, tenant_server: str
+def test_the_dashboard_shows_revenue_renewals_equity_and_health(
+    visit: Visit, seeded_tenant: Tenant, tenant_server: str, django_db_blocker: Any
 ) -> None:
+    with django_db_blocker.unblock(), schema_context(seeded_tenant.schema_name):
+        seed_scores(stdout=io.StringIO())
+        poor = Account.objects.filter(health_band="poor").count()
+        worst = Account.objects.filter(health_score__isnull=False).order_by("health_score").first()
+        assert worst is not None and worst.health_band == "poor"
     sign_in(visit, tenant_server, seeded_tenant)
     page = visit.page
     assert page.get_by_test_id("kpi-nrr").inner_text().endswith("%")
     assert re.fullmatch(r"[\d,]+", page.get_by_test_id("kpi-mrr").inner_text())
-    assert page.locator("svg.chart").count() == 2
+    assert re.fullmatch(r"[\d,—]+", page.get_by_test_id("kpi-equity").inner_text())
+    assert page.get_by_test_id("kpi-poor").inner_text() == str(poor)
+    assert page.get_by_test_id("scores-as-of").inner_text().endswith("UTC")
+    # MRR movements, MRR trend and the health distribution's trend at least.
+    assert page.locator("svg.chart").count() >= 3
+    assert page.get_by_role(
+        "img", name=re.compile("Accounts in the poor, average and good")
+    ).count()
     page.get_by_text("The numbers").click()
     assert page.locator("details table tbody tr").count() == 12
     visit.check("dashboard")
@@ -208,21 +221,48 @@ def test_a_person_finds_an_account_and_reads_its_360(
     visit: Visit, seeded_tenant: Tenant, tenant_server: str, django_db_blocker: Any
 ) -> None:
     with django_db_blocker.unblock(), schema_context(seeded_tenant.schema_name):
-        account = Account.objects.filter(subscriptions__isnull=False).order_by("id").first()
+        seed_scores(stdout=io.StringIO())
+        # The account a CSM would open first: renewing, in the poorest health.
+        account = (
+            Account.objects.filter(
+                subscriptions__status__in=Subscription.IN_FORCE_STATUSES,
+                health_score__isnull=False,
+            )
+            .order_by("health_score", "id")
+            .first()
+        )
         assert account is not None
         total = Account.objects.count()
+        poor = Account.objects.filter(health_band="poor").count()
+        worst = Account.objects.filter(health_score__isnull=False).order_by("health_score").first()
+        assert worst is not None and worst.health_band == "poor"
     sign_in(visit, tenant_server, seeded_tenant)
     page = visit.page
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Accounts").click()
     page.wait_for_url("**/accounts/")
     assert page.get_by_test_id("account-total").inner_text() == str(total)
     visit.check("accounts")
+    # The accounts in poor health, worst first: the band filter and the health sort together.
+    page.get_by_label("Health", exact=True).select_option("poor")
+    page.wait_for_url(re.compile(r".*band=poor.*"))
+    page.get_by_role("link", name=re.compile("^Health")).click()
+    page.wait_for_url(re.compile(r".*sort=score.*"))
+    assert page.get_by_test_id("account-total").inner_text() == str(poor)
+    first_row = page.locator("#results tbody tr").first
+    assert (
+        first_row.get_by_test_id("health-cell")
+        .inner_text()
+        .startswith(f"{worst.health_score:.0f} · Poor")
+    )
+    visit.check("accounts-poor-by-health")
+    page.get_by_label("Health", exact=True).select_option("")
+    page.wait_for_url(re.compile(r"^(?!.*band=poor).*$"))
     # "/" jumps to the search box; typing filters in place (htmx swaps the results, the
     # address follows).
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "q"
     page.keyboard.type(account.name)
-    page.wait_for_url(re.compile(r".*q=.*"))
+    page.wait_for_url(re.compile(r".*q=[^&]+.*"))
     page.get_by_role("link", name=account.name, exact=True).wait_for()
     assert int(page.get_by_test_id("account-total").inner_text()) < total
     visit.check("accounts-searched")
@@ -232,6 +272,26 @@ def test_a_person_finds_an_account_and_reads_its_360(
     for heading in ("Front of field", "Back of field", "Product usage", "Timeline"):
         assert page.get_by_role("heading", name=heading).is_visible()
     assert page.locator("ol.timeline li").count() > 0
+    # The health explanation: the score and band with their time, why it last changed, what
+    # would raise it most, a bar per component and the trend line.
+    health = page.get_by_test_id("health")
+    assert page.get_by_role("heading", name="Health", exact=True).is_visible()
+    assert page.get_by_test_id("health-score").inner_text() == f"{account.health_score:.0f}"
+    assert page.get_by_test_id("health-band").inner_text().lower() == account.health_band
+    assert page.get_by_test_id("health-as-of").inner_text().endswith("UTC")
+    assert page.get_by_test_id("health-reason").inner_text().strip()
+    assert "from" in page.get_by_test_id("health-trend-summary").inner_text()
+    assert "Raising" in page.get_by_test_id("health-improvement").inner_text()
+    assert page.get_by_test_id("health-component").count() >= 3
+    assert health.locator("svg.score-bar").count() >= 3
+    assert health.get_by_role("img", name=re.compile("Health score over the last")).is_visible()
+    # Six months of demo history may be too little to calibrate a churn probability.
+    assert re.fullmatch(
+        r"[\d.]+% in the next 30 days|not estimated yet",
+        page.get_by_test_id("churn-probability").inner_text(),
+    )
+    assert page.get_by_role("heading", name="Value").is_visible()
+    assert re.fullmatch(r"[\d,—]+", page.get_by_test_id("account-clv").inner_text())
     visit.check("account-360")
 
 
@@ -248,7 +308,7 @@ def test_sorting_the_accounts_list_by_mrr_keeps_the_page_and_updates_the_address
     page.wait_for_url("**sort=-mrr**")
     # htmx swapped the table: no reload happened.
     assert page.evaluate("window.__marker") == "same page"
-    cells = page.locator("tbody tr td.num").all_inner_texts()
+    cells = page.get_by_test_id("mrr-cell").all_inner_texts()
     values = [int(cell.replace(",", "")) for cell in cells]
     assert values == sorted(values, reverse=True) and values[0] > 0
     visit.check("accounts-by-mrr")

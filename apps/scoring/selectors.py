@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from apps.scoring.metrics import METRICS
 from apps.scoring.models import (
     AccountValue,
     AccountValueSnapshot,
+    Band,
     Calibration,
     HealthProfile,
     HealthProfileVersion,
@@ -447,3 +448,33 @@ def accounts_with_value(accounts: QuerySet[Account]) -> QuerySet[Account]:
     return accounts.annotate(
         clv=Subquery(values.values("clv")[:1]), roi=Subquery(values.values("roi")[:1])
     )
+
+
+# --- for pages: lists, distribution, trends -----------------------------------------------
+
+
+def health_distribution() -> dict[str, Any]:
+    """How many accounts are in each band now, with the newest score's time."""
+    rows = HealthScore.objects.values("band").annotate(accounts=Count("account_id"))
+    counts = {band: 0 for band in Band.values}
+    counts.update({row["band"]: row["accounts"] for row in rows})
+    latest = HealthScore.objects.aggregate(as_of=Max("as_of"))["as_of"]
+    return {"counts": counts, "total": sum(counts.values()), "as_of": latest}
+
+
+def health_distribution_series(*, days: int) -> list[dict[str, Any]]:
+    """Accounts per band on each UTC day that has daily snapshots, over the last `days` days
+    (the day's last score of each account scored that day)."""
+    since = timezone.now().date() - timedelta(days=days)
+    rows = (
+        HealthSnapshot.objects.filter(day__gt=since, band_change=False)
+        .values("day", "band")
+        .annotate(accounts=Count("id"))
+        .order_by("day")
+    )
+    by_day: dict[Any, dict[str, int]] = {}
+    for row in rows:
+        by_day.setdefault(row["day"], {band: 0 for band in Band.values})[row["band"]] = row[
+            "accounts"
+        ]
+    return [{"day": day, **counts} for day, counts in by_day.items()]

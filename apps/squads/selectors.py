@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -157,3 +158,62 @@ def play_run_list() -> QuerySet[PlayRun]:
 
 def cycle_list() -> QuerySet[Cycle]:
     return Cycle.objects.select_related("squad")
+
+
+def work_items_of_account(*, account_id: int) -> QuerySet[WorkItem]:
+    """The account's open items, the most valuable first."""
+    return (
+        work_item_list()
+        .select_related("queue__squad")
+        .filter(account_id=account_id, status__in=OPEN_STATUSES)
+        .order_by("-priority", "sla_due_at", "id")
+    )
+
+
+def member_of_user(*, user_id: int) -> Member | None:
+    return Member.objects.filter(user_id=user_id).first()
+
+
+@dataclass(frozen=True)
+class SquadSla:
+    squad_id: int
+    squad_name: str
+    sla_hours: int | None  # None: the squad has no queue
+    open_items: int
+    overdue: int  # open past their SLA time
+    due_soon: int  # open, SLA time within the next 24 hours
+
+
+def squads_sla_status(*, member: Member, now: datetime | None = None) -> list[SquadSla]:
+    """For each squad the member belongs to: its open items and how many are past (or near)
+    their SLA time, in one query."""
+    now = now or timezone.now()
+    open_q = Q(queue__items__status__in=OPEN_STATUSES)
+    squads = (
+        Squad.objects.filter(memberships__member=member)
+        .select_related("queue")
+        .annotate(
+            open_items=Count("queue__items", filter=open_q),
+            overdue=Count("queue__items", filter=open_q & Q(queue__items__sla_due_at__lt=now)),
+            due_soon=Count(
+                "queue__items",
+                filter=open_q
+                & Q(
+                    queue__items__sla_due_at__gte=now,
+                    queue__items__sla_due_at__lt=now + timedelta(hours=24),
+                ),
+            ),
+        )
+        .order_by("name")
+    )
+    return [
+        SquadSla(
+            squad_id=squad.pk,
+            squad_name=squad.name,
+            sla_hours=squad.queue.sla_hours if hasattr(squad, "queue") else None,
+            open_items=squad.open_items,
+            overdue=squad.overdue,
+            due_soon=squad.due_soon,
+        )
+        for squad in squads
+    ]

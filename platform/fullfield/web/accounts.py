@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import orjson
 from django.contrib.auth.decorators import login_required
-from django.db.models import Avg, Case, Count, F, Max, Q, QuerySet, Value, When
+from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -25,12 +25,16 @@ from apps.accounts import selectors as account_selectors
 from apps.accounts.filters import AccountFilter
 from apps.accounts.models import Account, LifecycleStage, Opportunity
 from apps.integrations.imports.exports import csv_cell_neutralise
+from apps.scoring import selectors as scoring_selectors
+from apps.squads import selectors as squad_selectors
 from fullfield.errors import DomainError, NotFound
 from fullfield.web import charts, selectors
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 25
 USAGE_DAYS = 90
+HEALTH_TREND_DAYS = 180
+WORK_ITEMS_SHOWN = 10
 RENEWAL_WINDOWS = (30, 60, 90, 180)
 FAR_FUTURE = dt.date(9999, 12, 31)
 
@@ -50,8 +54,14 @@ SORTS = {
         Sort("mrr", "MRR", "current_mrr", Decimal),
         Sort("renewal", "Next renewal", "renewal_sort", dt.date),
         Sort("created", "Added", "created_at", dt.datetime),
+        Sort("score", "Health", "health_sort", float),
+        Sort("trend", "Trend", "trend_sort", float),
     )
 }
+# Keyset pages need a sort value that is never NULL: unscored accounts take one beyond every
+# score in the direction of the sort, so they come last either way.
+UNSCORED_LOW, UNSCORED_HIGH = -1.0, 1000.0
+BANDS = (("poor", "Poor"), ("average", "Average"), ("good", "Good"))
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,8 @@ class Listing:
     search: str
     segment: str
     stages: list[str]
+    bands: list[str]
+    squad: int | None
     renewal_days: int | None
     sort: Sort
     descending: bool
@@ -76,6 +88,8 @@ class Listing:
             "q": self.search,
             "segment": self.segment,
             "stage": self.stages,
+            "band": self.bands,
+            "squad": self.squad,
             "renewal": self.renewal_days,
             "sort": self.sort_param,
         }
@@ -102,6 +116,8 @@ def _decode_cursor(cursor: str, kind: type) -> tuple[Any, int]:
             value = dt.date.fromisoformat(value)
         elif kind is dt.datetime:
             value = dt.datetime.fromisoformat(value)
+        elif kind is float:
+            value = float(value)
         else:
             value = str(value)
         return value, int(account_id)
@@ -117,11 +133,15 @@ def _listing(request: HttpRequest) -> Listing:
     renewal = params.get("renewal", "")
     renewal_days = int(renewal) if renewal.isdigit() and int(renewal) in RENEWAL_WINDOWS else None
     stages = [stage for stage in params.getlist("stage") if stage in LifecycleStage.values]
+    bands = [band for band in params.getlist("band") if band in dict(BANDS)]
+    squad = params.get("squad", "")
     after = params.get("after")
     return Listing(
         search=params.get("q", "").strip()[:200],
         segment=params.get("segment", "").strip()[:50],
         stages=stages,
+        bands=bands,
+        squad=int(squad) if squad.isdigit() and len(squad) < 19 else None,
         renewal_days=renewal_days,
         sort=sort,
         descending=descending,
@@ -146,11 +166,33 @@ def _filtered(listing: Listing) -> QuerySet[Account]:
         )
     if listing.renewal_days:
         queryset = selectors.accounts_renewing_within(queryset, days=listing.renewal_days)
+    if listing.bands:
+        queryset = queryset.filter(health_band__in=listing.bands)
+    if listing.squad is not None:
+        try:
+            squad = squad_selectors.squad_get(squad_id=listing.squad)
+        except NotFound:
+            return queryset.none()
+        queryset = queryset.filter(squad_selectors.squad_accounts_q(squad))
+    return queryset
+
+
+def _with_sort_keys(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
+    if listing.sort.key == "score":
+        unscored = UNSCORED_LOW if listing.descending else UNSCORED_HIGH
+        queryset = queryset.annotate(
+            health_sort=Coalesce(F("health_score"), Value(unscored), output_field=FloatField())
+        )
+    elif listing.sort.key == "trend":
+        # No score a month ago: no change.
+        queryset = queryset.annotate(
+            trend_sort=Coalesce(F("health_trend"), Value(0.0), output_field=FloatField())
+        )
     return queryset
 
 
 def _sorted(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
-    queryset = selectors.accounts_with_revenue(queryset)
+    queryset = _with_sort_keys(selectors.accounts_with_revenue(queryset), listing)
     if listing.sort.key == "renewal":
         # Accounts without a renewal date sort after every dated one (and keyset pages need a
         # value that is never NULL).
@@ -174,7 +216,18 @@ def account_list(request: HttpRequest) -> HttpResponse:
     except DomainError:
         listing = _listing_without_cursor(request)
     queryset = _filtered(listing)
-    shown = ("id", "name", "domain", "segment", "lifecycle_stage", "created_at")
+    shown = (
+        "id",
+        "name",
+        "domain",
+        "segment",
+        "lifecycle_stage",
+        "created_at",
+        "health_score",
+        "health_band",
+        "health_trend",
+        "health_as_of",
+    )
     if listing.sort.key in ("mrr", "renewal"):
         keys = selectors.account_page_by_revenue(
             queryset,
@@ -223,6 +276,13 @@ def account_list(request: HttpRequest) -> HttpResponse:
         "segments": selectors.account_segments(),
         "stages": LifecycleStage.choices,
         "renewal_windows": RENEWAL_WINDOWS,
+        "bands": BANDS,
+        "squads": list(
+            squad_selectors.squad_list()
+            .prefetch_related(None)
+            .order_by("name")
+            .values_list("id", "name")
+        ),
         "today": timezone.now().date(),
     }
     template = "web/accounts.html"
@@ -349,8 +409,68 @@ def account_detail(request: HttpRequest, account_id: int) -> HttpResponse:
         "timeline": account_selectors.account_timeline(
             account_id=account_id, page_size=TIMELINE_PAGE_SIZE
         ),
+        **_health(account_id, today=today),
+        "work_items": list(
+            squad_selectors.work_items_of_account(account_id=account_id)[:WORK_ITEMS_SHOWN]
+        ),
+        "now": timezone.now(),
     }
     return render(request, "web/account_detail.html", context)
+
+
+def _health(account_id: int, *, today: dt.date) -> dict[str, Any]:
+    """The health explanation with its component bars and trend line, and the value figures
+    (ROI, CLV); None for what the account does not have yet."""
+    try:
+        explanation = scoring_selectors.account_health_explain(account_id=account_id)
+    except NotFound:
+        explanation = None
+    try:
+        value = scoring_selectors.account_value_get(account_id=account_id)
+    except NotFound:
+        value = None
+    if explanation is None:
+        return {"health": None, "value": value}
+    since = today - dt.timedelta(days=HEALTH_TREND_DAYS)
+    history = list(
+        scoring_selectors.account_health_history(account_id=account_id)
+        .filter(band_change=False, day__gt=since)
+        .order_by("day")
+        .values_list("day", "score")
+    )
+    trend = [
+        charts.Point(label=day.strftime("%d %b"), value=score, title=f"{day:%d %b %Y}: {score:.0f}")
+        for day, score in history
+    ]
+    bars = [
+        {
+            "component": component,
+            "bar": charts.score_bar(
+                component.score,
+                label=(
+                    f"{component.label.capitalize()}: no data"
+                    if component.score is None
+                    else f"{component.label.capitalize()}: {component.score:.0f} out of 100"
+                ),
+            ),
+        }
+        for component in explanation.components
+    ]
+    first = trend[0] if len(trend) > 1 else None
+    return {
+        "health": explanation,
+        "value": value,
+        "trend_from": first,
+        "trend_from_day": history[0][0] if first else None,
+        "trend_change": explanation.score - first.value if first else None,
+        "components": bars,
+        "health_trend": charts.line_chart(
+            charts.thinned(trend, 14),
+            label=f"Health score over the last {HEALTH_TREND_DAYS} days, 0 to 100",
+            maximum=100,
+        ),
+        "health_trend_days": HEALTH_TREND_DAYS,
+    }
 
 
 def _milestones(view: account_selectors.Account360) -> list[Any]:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+T = TypeVar("T")
 
 PAD_LEFT = 8
 PAD_BOTTOM = 18
@@ -126,13 +129,19 @@ def movement_chart(
 
 
 def line_chart(
-    points: Sequence[Point], *, label: str, width: int = 640, height: int = 140
+    points: Sequence[Point],
+    *,
+    label: str,
+    width: int = 640,
+    height: int = 140,
+    maximum: float | None = None,
 ) -> SafeString:
-    """A line with a shaded area under it, the scale starting at zero."""
+    """A line with a shaded area under it, the scale starting at zero and ending at `maximum`
+    (fixed scales, like 0..100 scores) or at the largest value."""
     if len(points) < 2:
         return format_html('<p class="empty">{}</p>', "Not enough data for a trend yet.")
     plot_height = height - PAD_BOTTOM - PAD_TOP
-    top = _scale(max(point.value for point in points))
+    top = _scale(max([maximum or 0.0, *(point.value for point in points)]))
     inset = 16  # room for the first and last labels
     step = (width - inset * 2) / (len(points) - 1)
     coordinates = [
@@ -165,4 +174,107 @@ def line_chart(
     )
 
 
-__all__ = ["Movement", "Point", "bar_chart", "line_chart", "movement_chart"]
+def score_bar(score: float | None, *, label: str, width: int = 160, height: int = 12) -> SafeString:
+    """One 0..100 score as a horizontal bar coloured by the band it falls in."""
+    if score is None:
+        return format_html('<span class="muted">{}</span>', "no data")
+    value = min(max(score, 0.0), 100.0)
+    band = "good" if value >= 70 else "average" if value >= 40 else "poor"
+    return format_html(
+        '<svg class="score-bar" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
+        'aria-label="{}"><rect class="track" x="0" y="0" width="{}" height="{}" rx="3"/>'
+        '<rect class="fill {}" x="0" y="0" width="{}" height="{}" rx="3"/></svg>',
+        width,
+        height,
+        width,
+        height,
+        label,
+        width,
+        height,
+        band,
+        f"{width * value / 100:.1f}",
+        height,
+    )
+
+
+@dataclass(frozen=True)
+class Stack:
+    label: str
+    parts: tuple[float, ...]  # one value per series, bottom first
+    title: str = ""
+
+
+def stacked_bar_chart(
+    stacks: Sequence[Stack],
+    *,
+    series: Sequence[str],
+    label: str,
+    width: int = 640,
+    height: int = 160,
+    every: int = 1,
+) -> SafeString:
+    """Vertical bars split into series (each series' CSS class is its name), one per period."""
+    if not stacks:
+        return format_html('<p class="empty">{}</p>', "No data yet.")
+    plot_height = height - PAD_BOTTOM - PAD_TOP
+    step = (width - PAD_LEFT) / len(stacks)
+    top = _scale(max(sum(stack.parts) for stack in stacks))
+    marks = []
+    ticks = []
+    for index, stack in enumerate(stacks):
+        x = PAD_LEFT + index * step + step * 0.1
+        base = float(PAD_TOP + plot_height)
+        for name, part in zip(series, stack.parts, strict=True):
+            part_height = plot_height * part / top
+            base -= part_height
+            marks.append(
+                (
+                    f"bar-{name}",
+                    f"{x:.1f}",
+                    f"{base:.1f}",
+                    f"{max(step * 0.8, 1):.1f}",
+                    f"{part_height:.1f}",
+                    stack.title or f"{stack.label}: {part:g} {name}",
+                )
+            )
+        if index % every == 0:
+            ticks.append((f"{x + step * 0.4:.1f}", f"{height - 4}", stack.label))
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>{}{}</svg>',
+        width,
+        height,
+        label,
+        PAD_LEFT,
+        width,
+        PAD_TOP + plot_height,
+        PAD_TOP + plot_height,
+        format_html_join(
+            "",
+            '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            marks,
+        ),
+        format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', ticks),
+    )
+
+
+def thinned(points: list[T], most: int = 13) -> list[T]:
+    """At most `most` points, evenly spread, always keeping the first and last: daily series
+    stay legible (every point of a line chart is labelled under it)."""
+    if len(points) <= most:
+        return points
+    step = (len(points) - 1) / (most - 1)
+    return [points[round(index * step)] for index in range(most)]
+
+
+__all__ = [
+    "Movement",
+    "Point",
+    "Stack",
+    "bar_chart",
+    "line_chart",
+    "movement_chart",
+    "score_bar",
+    "stacked_bar_chart",
+    "thinned",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -66,13 +66,20 @@ def _in_force_terms(today: dt.date) -> QuerySet[Subscription]:
 
 
 def renewals_due(
-    *, within_days: int, today: dt.date | None = None, limit: int = 10
+    *,
+    within_days: int,
+    today: dt.date | None = None,
+    limit: int = 10,
+    bands: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Terms in force today that end within the window: the next renewals, largest first."""
+    """Terms in force today that end within the window: the next renewals, soonest first;
+    only those of accounts now in one of `bands` when some are named."""
     today = today or timezone.now().date()
     terms = _in_force_terms(today).filter(
         period_end__gt=today, period_end__lte=today + dt.timedelta(days=within_days)
     )
+    if bands:
+        terms = terms.filter(account__health_band__in=list(bands))
     totals = terms.aggregate(mrr=Sum("mrr", default=Decimal(0)))
     rows = list(
         terms.order_by("period_end", "-mrr", "id").values(

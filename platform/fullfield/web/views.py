@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.db.models import F
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
+from apps.scoring import selectors as scoring_selectors
+from apps.squads import selectors as squad_selectors
 from fullfield.users.signin import ThrottledLoginView
 from fullfield.web import charts, selectors
 
 FAVICON = Path(__file__).resolve().parent.parent / "static" / "fullfield" / "favicon.ico"
 RENEWAL_WINDOW_DAYS = 90
+TREND_DAYS = 90
+AT_RISK_BANDS = ("poor", "average")
+MY_ITEMS_SHOWN = 10
 # Revenue figures take a few hundred milliseconds over a year of terms; the dashboard shows them
 # with their "as of" time and recomputes them at most this often (cache keys are per tenant).
 REVENUE_CACHE_SECONDS = 300
@@ -25,6 +32,12 @@ REVENUE_CACHE_SECONDS = 300
 
 def revenue_cache_key() -> str:
     return f"web:dashboard:revenue:{timezone.now().date().isoformat()}"
+
+
+def score_trends_cache_key() -> str:
+    # Equity sums every account's value and the trends read every daily snapshot of the window
+    # (millions of rows on a large tenant): like revenue, recomputed at most every few minutes.
+    return f"web:dashboard:score-trends:{timezone.now().date().isoformat()}"
 
 
 @require_GET
@@ -89,5 +102,86 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             mrr_trend, label="Closing MRR per month over the last twelve months"
         ),
         "renewals": selectors.renewals_due(within_days=RENEWAL_WINDOW_DAYS),
+        **_scores(),
+        **_my_work(request),
     }
     return render(request, "web/dashboard.html", context)
+
+
+def _scores() -> dict[str, Any]:
+    """Customer equity, the health distribution (each with its trend) and the renewals of
+    accounts in the poor or average band."""
+    trends = cache.get(score_trends_cache_key())
+    if not isinstance(trends, dict):
+        trends = {
+            "equity_now": scoring_selectors.customer_equity(),
+            "equity": scoring_selectors.customer_equity_series(days=TREND_DAYS),
+            "bands": scoring_selectors.health_distribution_series(days=TREND_DAYS),
+        }
+        cache.set(score_trends_cache_key(), trends, timeout=REVENUE_CACHE_SECONDS)
+    equity = trends["equity_now"][0] if trends["equity_now"] else None
+    series = trends["equity"]
+    equity_points = [
+        charts.Point(
+            label=row["day"].strftime("%d %b"),
+            value=float(row["customer_equity"]),
+            title=f"{row['day']:%d %b %Y}: {_thousands(row['customer_equity'])}",
+        )
+        for row in series
+    ]
+    distribution = scoring_selectors.health_distribution()
+    stacks = [
+        charts.Stack(
+            label=row["day"].strftime("%d %b"),
+            parts=(row["poor"], row["average"], row["good"]),
+            title=(
+                f"{row['day']:%d %b %Y}: {row['poor']} poor, {row['average']} average, "
+                f"{row['good']} good"
+            ),
+        )
+        for row in charts.thinned(trends["bands"])
+    ]
+    at_risk = selectors.renewals_due(within_days=RENEWAL_WINDOW_DAYS, bands=AT_RISK_BANDS)
+    health = scoring_selectors.account_current_health(
+        account_ids=[row["account_id"] for row in at_risk["rows"]]
+    )
+    for row in at_risk["rows"]:
+        row["health"] = health.get(row["account_id"])
+    first_equity = equity_points[0].value if equity_points else None
+    return {
+        "equity": equity,
+        "equity_change": (
+            equity_points[-1].value - first_equity
+            if first_equity is not None and len(equity_points) > 1
+            else None
+        ),
+        "equity_since": series[0]["day"] if series else None,
+        "equity_chart": charts.line_chart(
+            charts.thinned(equity_points),
+            label=f"Customer equity per day over the last {TREND_DAYS} days",
+        ),
+        "distribution": distribution,
+        "distribution_chart": charts.stacked_bar_chart(
+            stacks,
+            series=("poor", "average", "good"),
+            label=(f"Accounts in the poor, average and good bands over the last {TREND_DAYS} days"),
+        ),
+        "at_risk": at_risk,
+        "trend_days": TREND_DAYS,
+    }
+
+
+def _my_work(request: HttpRequest) -> dict[str, Any]:
+    member = squad_selectors.member_of_user(user_id=int(request.user.pk or 0))
+    if member is None:
+        return {"member": None, "my_items": [], "my_squads": []}
+    items = squad_selectors.work_items_of_member(member=member).order_by(
+        F("sla_due_at").asc(nulls_last=True), "-priority", "id"
+    )
+    return {
+        "member": member,
+        "my_items": list(items[:MY_ITEMS_SHOWN]),
+        "my_items_total": items.count(),
+        "my_squads": squad_selectors.squads_sla_status(member=member),
+        "now": timezone.now(),
+    }

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import re
 
-from fullfield.web.charts import Movement, Point, bar_chart, line_chart, movement_chart
+from fullfield.web.charts import (
+    Movement,
+    Point,
+    Stack,
+    bar_chart,
+    line_chart,
+    movement_chart,
+    score_bar,
+    stacked_bar_chart,
+    thinned,
+)
 
 
 def heights(svg: str, css: str) -> list[float]:
@@ -36,3 +46,39 @@ def test_labels_and_titles_are_escaped() -> None:
 def test_an_empty_series_says_so_instead_of_drawing_nothing() -> None:
     assert "No data yet." in bar_chart([], label="Nothing")
     assert "Not enough data" in line_chart([Point("only", 1)], label="One point")
+
+
+def test_a_score_bar_fills_its_share_of_the_track_in_its_bands_colour() -> None:
+    svg = score_bar(25, label="Active days: 25 out of 100", width=160)
+    assert re.search(r'<rect class="fill poor"[^>]*width="40.0"', svg)
+    assert 'aria-label="Active days: 25 out of 100"' in svg
+    assert 'class="fill good"' in score_bar(70, label="x") and "no data" in score_bar(
+        None, label="x"
+    )
+
+
+def test_stacked_bars_stack_each_series_on_one_scale() -> None:
+    svg = stacked_bar_chart(
+        [Stack("Mon", (2, 3, 5)), Stack("Tue", (1, 1, 3))],
+        series=("poor", "average", "good"),
+        label="Bands",
+    )
+    poor, average, good = (heights(svg, f"bar-{name}") for name in ("poor", "average", "good"))
+    # The tallest stack (10) fills the 136-high plot; every part is on that one scale.
+    assert abs(poor[0] + average[0] + good[0] - 136) < 0.2
+    assert [poor[1], average[1], good[1]] == [13.6, 13.6, 40.8]
+    assert "<title>Mon: 2 poor</title>" in svg
+
+
+def test_a_line_on_a_fixed_scale_does_not_stretch_small_values_to_the_top() -> None:
+    fixed = line_chart([Point("a", 50), Point("b", 50)], label="Score", maximum=100)
+    stretched = line_chart([Point("a", 50), Point("b", 50)], label="Score")
+    assert fixed != stretched
+    assert re.search(r'points="[\d.]+,64\.0 ', fixed)  # half-way down the 116-high plot
+
+
+def test_thinning_keeps_the_first_and_last_points_and_at_most_the_number_asked() -> None:
+    points = list(range(100))
+    thin = thinned(points, 13)
+    assert len(thin) == 13 and thin[0] == 0 and thin[-1] == 99
+    assert thinned(points[:5], 13) == points[:5]
