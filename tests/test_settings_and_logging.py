@@ -126,7 +126,8 @@ def test_a_rate_limit_without_a_unit_stops_the_platform_at_start_up(db: None, ra
 def test_database_url_options_such_as_sslmode_reach_the_connection(db: None) -> None:
     parsed = database_from_url("postgres://db.internal/fullfield?sslmode=require&connect_timeout=5")
     assert parsed["OPTIONS"] == {"sslmode": "require", "connect_timeout": "5"}
-    url = child_environment()["DATABASE_URL"] + "?sslmode=disable&application_name=ff-probe"
+    url = child_environment()["DATABASE_URL"]  # may carry ?host=<socket folder> already
+    url += ("&" if "?" in url else "?") + "sslmode=disable&application_name=ff-probe"
     result = _run_python(
         "import django; django.setup()\n"
         "from django.db import connection\n"
