@@ -31,6 +31,36 @@ def _scale(maximum: float) -> float:
     return maximum if maximum > 0 else 1.0
 
 
+def _bars_svg(
+    *,
+    width: int,
+    height: int,
+    label: str,
+    axis_y: float,
+    marks: Sequence[tuple[str, ...]],
+    ticks: Sequence[tuple[str, ...]],
+) -> SafeString:
+    """The frame every bar chart shares: the axis at `axis_y`, the bars as (class, x, y, width,
+    height, title) and the labels under them as (x, y, text)."""
+    return format_html(
+        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>{}{}</svg>',
+        width,
+        height,
+        label,
+        PAD_LEFT,
+        width,
+        f"{axis_y:.1f}",
+        f"{axis_y:.1f}",
+        format_html_join(
+            "",
+            '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
+            marks,
+        ),
+        format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', ticks),
+    )
+
+
 def bar_chart(
     points: Sequence[Point], *, label: str, width: int = 640, height: int = 140, every: int = 1
 ) -> SafeString:
@@ -47,6 +77,7 @@ def bar_chart(
         x = PAD_LEFT + index * step
         bars.append(
             (
+                "bar",
                 f"{x + step * 0.1:.1f}",
                 f"{PAD_TOP + plot_height - bar_height:.1f}",
                 f"{max(step * 0.8, 1):.1f}",
@@ -56,22 +87,13 @@ def bar_chart(
         )
         if index % every == 0:
             ticks.append((f"{x + step / 2:.1f}", f"{height - 4}", point.label))
-    return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
-        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>{}{}</svg>',
-        width,
-        height,
-        label,
-        PAD_LEFT,
-        width,
-        PAD_TOP + plot_height,
-        PAD_TOP + plot_height,
-        format_html_join(
-            "",
-            '<rect class="bar" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
-            bars,
-        ),
-        format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', ticks),
+    return _bars_svg(
+        width=width,
+        height=height,
+        label=label,
+        axis_y=PAD_TOP + plot_height,
+        marks=bars,
+        ticks=ticks,
     )
 
 
@@ -109,22 +131,8 @@ def movement_chart(
         )
         marks.append(("bar-down", f"{x:.1f}", f"{axis_y:.1f}", bar_width, f"{down:.1f}", ""))
         ticks.append((f"{x + step * 0.35:.1f}", f"{height - 4}", movement.label))
-    return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
-        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>{}{}</svg>',
-        width,
-        height,
-        label,
-        PAD_LEFT,
-        width,
-        f"{axis_y:.1f}",
-        f"{axis_y:.1f}",
-        format_html_join(
-            "",
-            '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
-            marks,
-        ),
-        format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', ticks),
+    return _bars_svg(
+        width=width, height=height, label=label, axis_y=axis_y, marks=marks, ticks=ticks
     )
 
 
@@ -239,22 +247,13 @@ def stacked_bar_chart(
             )
         if index % every == 0:
             ticks.append((f"{x + step * 0.4:.1f}", f"{height - 4}", stack.label))
-    return format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-label="{}">'
-        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>{}{}</svg>',
-        width,
-        height,
-        label,
-        PAD_LEFT,
-        width,
-        PAD_TOP + plot_height,
-        PAD_TOP + plot_height,
-        format_html_join(
-            "",
-            '<rect class="{}" x="{}" y="{}" width="{}" height="{}"><title>{}</title></rect>',
-            marks,
-        ),
-        format_html_join("", '<text x="{}" y="{}" text-anchor="middle">{}</text>', ticks),
+    return _bars_svg(
+        width=width,
+        height=height,
+        label=label,
+        axis_y=PAD_TOP + plot_height,
+        marks=marks,
+        ticks=ticks,
     )
 
 
