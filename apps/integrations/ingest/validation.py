@@ -2,8 +2,12 @@
 
 Fast path: the whole body is decoded straight into typed msgspec Structs, which both parses
 and validates in C (measured on a 10,000-event, 2.3 MB batch: 14 ms, vs 25 ms for orjson plus
-hand checks). Only when that fails does the item-by-item path run, to report every problem of
-every event by position and field.
+hand checks). The free-form `properties` are typed too, as values nested at most
+FAST_PROPERTY_DEPTH levels whose integers fit in int64, so the limits on nesting and integer
+range cost no pass of their own over a body that keeps well within them. Whenever that
+decoding fails (a wrong field, or properties deeper or with larger integers than the fast type
+allows), the item-by-item path runs: it applies the exact limits (JSON_MAX_DEPTH levels,
+integers up to 2^64 - 1) and reports every problem of every event by position and field.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Final
+from functools import reduce
+from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias, Union
 
 import msgspec
 
 from apps.accounts.services.rules import contains_nul
 from apps.accounts.services.usage import EventError
 from apps.integrations.ingest.request_body import PayloadTooLarge
-from fullfield.api.parsers import json_decode, json_value_problem, may_need_value_checks
+from fullfield.api.parsers import json_decode, json_value_problem
 from fullfield.errors import DomainError
 
 MAX_EVENTS: Final = 10_000
@@ -43,8 +48,38 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     properties: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+# Levels of arrays and objects an event's properties span (the properties object itself
+# included) that the fast path's type allows. The type is built level by level and its size
+# doubles with each, so it stays small; deeper properties (up to JSON_MAX_DEPTH levels) are
+# still accepted, by the item-by-item path.
+FAST_PROPERTY_DEPTH: Final = 8
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+
+
+def _nested_value_type(levels: int) -> Any:
+    """A JSON value (integers within int64) with at most `levels` arrays/objects inside it."""
+    scalar: Any = Union[_Int64, float, str, bool, None]  # noqa: UP007  (built at runtime)
+    return reduce(
+        lambda inner, _: Union[scalar, list[inner], dict[str, inner]],  # noqa: UP007
+        range(levels),
+        scalar,
+    )
+
+
+if TYPE_CHECKING:
+    _PropertyValue: TypeAlias = Any
+else:
+    _PropertyValue = _nested_value_type(FAST_PROPERTY_DEPTH - 1)
+
+
+class _CheckedEventIn(EventIn, forbid_unknown_fields=True):
+    """EventIn whose properties' depth and integers the decoder itself bounds (fast path)."""
+
+    properties: dict[str, _PropertyValue] = msgspec.field(default_factory=dict)
+
+
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True):
-    events: list[EventIn]
+    events: list[_CheckedEventIn]
     source_system: SourceSystem = DEFAULT_SOURCE_SYSTEM
 
 
@@ -108,9 +143,9 @@ def batch_decode(body: bytes, *, now: datetime) -> DecodedBatch:
     latest = now + FUTURE_TOLERANCE
     # JSON can only carry a NUL character as the escape \u0000, which PostgreSQL refuses in
     # text and jsonb; bodies containing it go the careful way (one scan of the raw bytes, so
-    # the fast path needs no per-field check). Integers out of range and deep nesting are
-    # checked per event, the careful way, too.
-    if b"\\u0000" not in body and not may_need_value_checks(body, events=True):
+    # the fast path needs no per-field check). Deep nesting and large integers make the typed
+    # decoding fail, and go the careful way too.
+    if b"\\u0000" not in body:
         try:
             batch = _batch_decoder.decode(body)
         except (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError):

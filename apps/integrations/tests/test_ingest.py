@@ -16,8 +16,9 @@ from django_tenants.utils import schema_context
 from apps.accounts.models import Account, Contact, UsageEvent
 from apps.accounts.tests.rollup import assert_rollup_matches_events
 from apps.integrations.ingest.request_body import MAX_BODY_BYTES, PayloadTooLarge, read_body
-from apps.integrations.ingest.validation import MAX_EVENTS
+from apps.integrations.ingest.validation import FAST_PROPERTY_DEPTH, MAX_EVENTS
 from apps.integrations.models import Job
+from fullfield.api.parsers import JSON_MAX_DEPTH
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import TenantClient, World
 
@@ -383,6 +384,27 @@ def test_a_body_nested_beyond_what_a_parser_can_follow_is_a_400(
     response = post(api_a, body)
     assert response.status_code == 400
     assert "nested too deeply" in response.json()["error"]["message"]
+
+
+def test_properties_deep_or_with_large_integers_within_the_limits_are_stored_exactly(
+    api_a: TenantClient, acme: Account
+) -> None:
+    # Beyond what the fast decoding's type allows (FAST_PROPERTY_DEPTH levels, int64), but
+    # within the API's limits (JSON_MAX_DEPTH levels, integers up to 2^64 - 1).
+    deep: Any = 1
+    for _ in range(JSON_MAX_DEPTH - 1):
+        deep = {"a": deep}
+    properties = [
+        {"n": 2**64 - 1, "m": -(2**63)},
+        deep,
+        {"k": [[{"a": [1, 2.5, None, True, "x"]}]]},
+    ]
+    response = post(api_a, {"events": [event(i, properties=p) for i, p in enumerate(properties)]})
+
+    assert (response.json()["accepted"], response.json()["rejected"]) == (3, 0)
+    stored = dict(UsageEvent.objects.values_list("idempotency_key", "properties"))
+    assert stored == {f"evt-{i}": p for i, p in enumerate(properties)}
+    assert FAST_PROPERTY_DEPTH < JSON_MAX_DEPTH
 
 
 def test_stored_events_are_counted_in_the_daily_rollup_and_duplicates_add_nothing(

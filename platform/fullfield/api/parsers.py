@@ -15,7 +15,6 @@ one error shape:
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
 import msgspec
@@ -28,13 +27,11 @@ JSON_MAX_DEPTH: Final = 64
 INT_MIN: Final = -(2**63)
 INT_MAX: Final = 2**64 - 1
 _READ_CHUNK: Final = 256 * 1024
-# 19 digits is the shortest text of an integer outside the range above (-2^63 - 1).
-_LONG_DIGITS: Final = re.compile(rb"\d{19}")
-# Arrays and objects opened one inside the other, each as the first value of its parent: how
-# deep documents look. Only a cheap gate before an exact check, never the check itself.
-_OPENERS_RUN: Final = re.compile(
-    rb'(?:[\[{]\s*(?:"(?:[^"\\]|\\.)*"\s*:\s*)?){%d}' % (JSON_MAX_DEPTH // 2)
-)
+# 19 digits is the shortest text of an integer outside the range above (-2^63 - 1). Found by
+# mapping every digit to "0" and everything else to a space, then one substring search: both
+# run in C over the bytes, about ten times faster than a regular expression.
+_LONG_DIGIT_RUN: Final = b"0" * 19
+_DIGITS_ONLY: Final = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
 
 
 def payload_too_large(size_text: str, limit: int) -> PayloadTooLarge:
@@ -68,16 +65,15 @@ def read_bounded(stream: Any, *, declared: int | None, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def may_need_value_checks(body: bytes, *, events: bool = False) -> bool:
-    """False when the text shows json_value_problem cannot find anything in it.
+def has_long_digit_run(body: bytes) -> bool:
+    """Whether `body` holds 19 digits in a row: the only way an integer out of range can look."""
+    return _LONG_DIGIT_RUN in body.translate(_DIGITS_ONLY)
 
-    For event batches (thousands of small objects) only the cheap gates are used; events that
-    pass them are stored with msgspec, which carries any depth and integer exactly.
-    """
-    if _LONG_DIGITS.search(body):
+
+def may_need_value_checks(body: bytes) -> bool:
+    """False when the text shows json_value_problem cannot find anything in it."""
+    if has_long_digit_run(body):
         return True
-    if events:
-        return _OPENERS_RUN.search(body) is not None
     return body.count(b"[") + body.count(b"{") > JSON_MAX_DEPTH
 
 
