@@ -13,6 +13,9 @@ empty table, in batches of 10,000 committed one by one:
   job and the response.
 - raw COPY: binary psycopg COPY of rows whose account and contact ids are already known,
   straight into the table (no validation, no deduplication), one commit per batch.
+- raw COPY + rollup: the same COPY, and in the same transaction one upsert of the batch's
+  daily rollup rows (aggregated before the clock starts): what keeping the rollup costs at the
+  least, shown in the note of each row next to the endpoint's rate.
 
 Each side runs with one stream and with two concurrent streams (two HTTP clients, two COPY
 connections); the headline is one stream against one stream. Environment: BENCH_INGEST_EVENTS
@@ -31,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from typing import Any
 
@@ -151,7 +154,12 @@ def in_parallel(jobs: Sequence[Callable[[], None]], streams: int) -> float:
     return time.perf_counter() - started
 
 
-def raw_copy(schema: str, batches: list[list[tuple[Any, ...]]], streams: int) -> float:
+def raw_copy(
+    schema: str,
+    batches: list[list[tuple[Any, ...]]],
+    streams: int,
+    after: Sequence[tuple[str, list[Any]] | None] | None = None,
+) -> float:
     local = threading.local()
     connections: list[psycopg.Connection[Any]] = []
 
@@ -165,7 +173,9 @@ def raw_copy(schema: str, batches: list[list[tuple[Any, ...]]], streams: int) ->
             connections.append(local.conn)
         return local.conn
 
-    def copy_batch(rows: list[tuple[Any, ...]]) -> Callable[[], None]:
+    def copy_batch(
+        rows: list[tuple[Any, ...]], then: tuple[str, list[Any]] | None
+    ) -> Callable[[], None]:
         def run() -> None:
             db = conn()
             copy_sql = f"COPY {TABLE} ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
@@ -184,15 +194,52 @@ def raw_copy(schema: str, batches: list[list[tuple[Any, ...]]], streams: int) ->
                 )
                 for row in rows:
                     copy.write_row(row)
+            if then is not None:
+                db.execute(*then)
             db.commit()
 
         return run
 
     try:
-        return in_parallel([copy_batch(rows) for rows in batches], streams)
+        thens = after or [None] * len(batches)
+        return in_parallel(
+            [copy_batch(rows, then) for rows, then in zip(batches, thens, strict=True)], streams
+        )
     finally:
         for db in connections:
             db.close()
+
+
+def rollup_rows(rows: list[tuple[Any, ...]]) -> list[list[Any]]:
+    """A batch's rollup rows as columns: account ids, days (UTC), names, counts, value sums."""
+    totals: dict[tuple[int, date, str], list[float]] = {}
+    for row in rows:
+        key = (row[1], row[4].astimezone(UTC).date(), row[3])
+        total = totals.setdefault(key, [0, 0.0])
+        total[0] += 1
+        total[1] += row[5]
+    keys = sorted(totals)
+    return [
+        [key[0] for key in keys],
+        [key[1] for key in keys],
+        [key[2] for key in keys],
+        [int(totals[key][0]) for key in keys],
+        [totals[key][1] for key in keys],
+    ]
+
+
+def raw_copy_rollup(
+    schema: str, batches: list[list[tuple[Any, ...]]], rollups: list[list[list[Any]]], streams: int
+) -> float:
+    """raw_copy, plus one upsert of each batch's pre-aggregated rollup rows in its transaction."""
+    upsert = (
+        f"INSERT INTO {ROLLUP} AS r (account_id, day, name, event_count, value_sum) "
+        "SELECT * FROM unnest(%s::bigint[], %s::date[], %s::text[], %s::bigint[], %s::float8[]) "
+        "ON CONFLICT (account_id, day, name) DO UPDATE "
+        "SET event_count = r.event_count + excluded.event_count, "
+        "value_sum = r.value_sum + excluded.value_sum"
+    )
+    return raw_copy(schema, batches, streams, after=[(upsert, rollup) for rollup in rollups])
 
 
 def endpoint(url: str, headers: dict[str, str], bodies: list[bytes], streams: int) -> float:
@@ -256,6 +303,17 @@ def rate(events: int, seconds: float) -> float:
     return events / seconds
 
 
+def rollup_note(rates: dict[tuple[str, int], list[float]], streams: int) -> str:
+    """What the rollup costs raw COPY, and the endpoint against COPY with the rollup."""
+    copy = median(rates[("copy", streams)])
+    with_rollup = median(rates[("copy+rollup", streams)])
+    ours = median(rates[("endpoint", streams)])
+    return (
+        f"COPY + rollup upsert {with_rollup:,.0f} ev/s ({with_rollup / copy - 1:+.0%} on COPY; "
+        f"ours {ours / with_rollup:.2f}x of it)"
+    )
+
+
 def main() -> None:
     slug = f"bench-ingest-{uuid.uuid4().hex[:6]}"
     tenant = tenant_create(
@@ -285,6 +343,7 @@ def main() -> None:
             ]
             for chunk in chunks
         ]
+        rollups = [rollup_rows(rows) for rows in raw_batches]
 
         port = free_port()
         server = start_server(port)
@@ -309,11 +368,18 @@ def main() -> None:
                 copy_rate = rate(EVENTS, raw_copy(schema, raw_batches, streams))
                 check_rows(schema)
                 truncate(schema)
+                copy_rollup_rate = rate(
+                    EVENTS, raw_copy_rollup(schema, raw_batches, rollups, streams)
+                )
+                check_rows(schema)
+                check_rollup(schema)
+                truncate(schema)
                 endpoint_rate = rate(EVENTS, endpoint(url, headers, bodies, streams))
                 check_rows(schema)
                 check_rollup(schema)
                 ratios[streams].append(endpoint_rate / copy_rate)
                 rates.setdefault(("copy", streams), []).append(copy_rate)
+                rates.setdefault(("copy+rollup", streams), []).append(copy_rollup_rate)
                 rates.setdefault(("endpoint", streams), []).append(endpoint_rate)
 
         print(
@@ -327,7 +393,8 @@ def main() -> None:
                 f"  {label}: {median(ratios[streams]):.2f}x raw COPY "
                 f"({median(rates[('endpoint', streams)]):,.0f} ev/s vs "
                 f"{median(rates[('copy', streams)]):,.0f} ev/s; "
-                f"rounds {', '.join(f'{ratio:.2f}x' for ratio in ratios[streams])})"
+                f"rounds {', '.join(f'{ratio:.2f}x' for ratio in ratios[streams])}); "
+                f"{rollup_note(rates, streams)}"
             )
         ours, raw = median(rates[("endpoint", 1)]), median(rates[("copy", 1)])
         print(f"ingest: {median(ratios[1]):.2f}x raw COPY ({ours:,.0f} ev/s vs {raw:,.0f} ev/s)")
@@ -342,6 +409,7 @@ def main() -> None:
                 reference=median(rates[("copy", n)]),
                 reference_name="psycopg COPY",
                 ratio=median(ratios[n]),
+                note=f"rollup maintained; {rollup_note(rates, n)}",
             )
     finally:
         if server is not None:

@@ -274,13 +274,24 @@ def _unresolved(
 
 
 def _select_pairs(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    # Server-side binding with binary results: an array of 10,000 external ids travels as one
-    # binary parameter instead of being quoted into the SQL text (measured: 30 vs 44 ms).
+    # Binary results. The list of external ids travels as one JSON text parameter (see
+    # _EXTERNAL_IDS), encoded in C: psycopg builds an array parameter element by element in
+    # Python (measured on 10,000 ids: about 7 ms, and 2 ms for the JSON text).
     with connection.cursor():
         pass  # django-tenants sets the tenant's search_path on the connection here
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, binary=True)
         return cursor.fetchall()
+
+
+# The ids sent as a JSON array of strings, as a semi-join: the planner probes the unique
+# index per id on a large table, or hashes the ids against a small one (measured on 10,000
+# contacts and ids: 8 ms, vs 40 ms for `= ANY(array)`).
+_EXTERNAL_IDS: Final = "external_id IN (SELECT json_array_elements_text(%s::json))"
+
+
+def _json_list(values: Iterable[str]) -> str:
+    return msgspec.json.encode(list(values)).decode()
 
 
 def _insert_new(objs: Sequence[models.Model], *, returning: str) -> list[tuple[Any, ...]]:
@@ -326,9 +337,9 @@ def _account_ids(
         return {}
     sql = (
         f"SELECT external_id, id FROM {Account._meta.db_table} "  # noqa: S608  (table name)
-        "WHERE source_system = %s AND external_id = ANY(%s)"
+        f"WHERE source_system = %s AND {_EXTERNAL_IDS}"
     )
-    found: dict[str, int] = dict(_select_pairs(sql, [source_system, list(external_ids)]))
+    found: dict[str, int] = dict(_select_pairs(sql, [source_system, _json_list(external_ids)]))
     missing = sorted(external_ids - found.keys())
     if missing and create_unknown:
         # Sorted: concurrent batches creating the same accounts lock them in one order.
@@ -342,7 +353,8 @@ def _account_ids(
         found.update(new)
         created.extend(external_id for external_id, _ in new)
         if len(new) < len(missing):  # created meanwhile by a concurrent batch
-            found.update(_select_pairs(sql, [source_system, sorted(set(missing) - found.keys())]))
+            rest = _json_list(sorted(set(missing) - found.keys()))
+            found.update(_select_pairs(sql, [source_system, rest]))
     return found
 
 
@@ -365,9 +377,11 @@ def _contact_ids(
         return {}
     sql = (
         f"SELECT external_id, id, account_id FROM {Contact._meta.db_table} "  # noqa: S608
-        "WHERE source_system = %s AND external_id = ANY(%s)"
+        f"WHERE source_system = %s AND {_EXTERNAL_IDS}"
     )
-    found = {row[0]: (row[1], row[2]) for row in _select_pairs(sql, [source_system, list(wanted)])}
+    found = {
+        row[0]: (row[1], row[2]) for row in _select_pairs(sql, [source_system, _json_list(wanted)])
+    }
     creatable = {
         key: account_id
         for key, account_id in sorted(wanted.items())
@@ -386,7 +400,10 @@ def _contact_ids(
         if len(new) < len(creatable):
             rest = sorted(creatable.keys() - found.keys())
             found.update(
-                {row[0]: (row[1], row[2]) for row in _select_pairs(sql, [source_system, rest])}
+                {
+                    row[0]: (row[1], row[2])
+                    for row in _select_pairs(sql, [source_system, _json_list(rest)])
+                }
             )
     return found
 
