@@ -386,11 +386,14 @@ class ScoreSql:
     params: dict[str, Any]
 
 
-def score_sql(*, components: Sequence[Mapping[str, Any]], target: str) -> ScoreSql:
+def score_sql(
+    *, components: Sequence[Mapping[str, Any]], target: str, usage_of_all: bool = False
+) -> ScoreSql:
     """SELECT account_id, score, band, vals for every account of `target` (account_id, segment).
 
     Parameters: %(as_of)s (timestamptz) and %(day)s (its UTC date). Rows whose every input is
-    missing get a NULL score.
+    missing get a NULL score. `usage_of_all` aggregates the rollup of every account and leaves
+    the choice to the join with `target` (cheaper when `target` holds nearly all of them).
     """
     params: dict[str, Any] = {}
     usage_aggs: list[str] = []
@@ -538,7 +541,7 @@ def score_sql(*, components: Sequence[Mapping[str, Any]], target: str) -> ScoreS
     if usage_aggs:
         usage_cte = (
             f"usage AS (SELECT u.account_id, {', '.join(usage_aggs)} FROM {usage} u "
-            f"JOIN {target} t ON t.account_id = u.account_id "
+            f"{'' if usage_of_all else f'JOIN {target} t ON t.account_id = u.account_id '}"
             f"WHERE u.day > %(day)s - {lookback} AND u.day <= %(day)s GROUP BY u.account_id), "
         )
         joins = {"usage": "LEFT JOIN usage ON usage.account_id = t.account_id", **joins}
