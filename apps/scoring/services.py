@@ -182,7 +182,7 @@ def _lock(cursor: Any) -> None:
 # stage, then segment, then stage, then the catch-all). One hash join per scope level rather
 # than a subquery per account (profiles are unique per scope).
 PROFILE_JOINS = (
-    f"LEFT JOIN {PROFILES} p_both ON p_both.segment = a.segment "  # noqa: S608
+    f"LEFT JOIN {PROFILES} p_both ON p_both.segment = a.segment "
     "AND p_both.lifecycle_stage = a.lifecycle_stage AND a.segment <> '' "
     "AND a.lifecycle_stage <> '' "
     f"LEFT JOIN {PROFILES} p_segment ON p_segment.segment = a.segment "
@@ -255,7 +255,7 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
     band_rates = _latest_band_rates()
     day = as_of.astimezone(dt.UTC).date()
     # The planner's estimate of the tenant's accounts is enough to tell a pass over most.
-    cursor.execute(f"SELECT reltuples FROM pg_class WHERE oid = '{ACCOUNTS}'::regclass")
+    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [ACCOUNTS])
     accounts = max(0.0, float(cursor.fetchone()[0]))
     for profile in HealthProfile.objects.filter(pk__in=profile_ids).order_by("pk"):
         percentile = any(c["mapping"]["kind"] == "percentile" for c in profile.components)
