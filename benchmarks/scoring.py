@@ -16,7 +16,7 @@ Rows, each measured on the same data in one run:
 - full recompute (`health_recompute`, the nightly task's service, including its writes: current
   scores, daily history, the account columns, and publishing) vs the very statements it ran,
   captured on that pass and replayed with psycopg over a bare connection in one transaction
-  (commit included); median of 2 pairs, run alternately, each after a VACUUM of the written
+  (commit included); median of 3 pairs, run alternately, each after a VACUUM of the written
   tables (what autovacuum does between nightly passes);
 - full recompute vs a per-account ORM loop (a few reads and two writes per account, a simpler
   score than the service's), timed on 200 accounts and scaled to all;
@@ -68,6 +68,7 @@ ACCOUNTS = scaled("BENCH_SCORING_ACCOUNTS", 100_000, minimum=1_000)
 LARGE_ACCOUNTS = int(os.environ.get("BENCH_SCORING_ACCOUNTS_LARGE", "0") or "0")
 EVENTS_PER_ACCOUNT = 20
 LOOP_SAMPLE = 200
+PAIRS = 3
 LARGE_GOAL_SECONDS = 60.0
 
 Statements = list[tuple[str, Any]]
@@ -245,7 +246,7 @@ def main_run(schema: str) -> None:
     prepare(ACCOUNTS)
     services: list[float] = []
     hands: list[float] = []
-    for _ in range(2):
+    for _ in range(PAIRS):
         seconds, statements = service_full_captured()
         services.append(seconds)
         hands.append(by_hand(schema, statements))
@@ -269,7 +270,7 @@ def main_run(schema: str) -> None:
         reference_name="the same statements by hand, psycopg",
         ratio=hand / full,
         goal=0.8,
-        note="ratio = by-hand time / service time; median of 2 pairs",
+        note=f"ratio = by-hand time / service time; medians of {PAIRS} pairs",
     )
     report_row(
         workload=f"health recompute, full vs per-account ORM loop, {size}",
