@@ -22,13 +22,13 @@ from typing import Any
 
 from apps.accounts.models import (
     Account,
-    Contact,
     Milestone,
     OnboardingPlan,
     Subscription,
     SurveyResponse,
     Ticket,
     UsageDay,
+    UsageEvent,
 )
 
 
@@ -70,9 +70,10 @@ METRICS: dict[str, Metric] = {
     "seat_utilisation": Metric(
         "seat utilisation",
         "%",
-        "Contacts on the account per seat bought (subscription quantity in force), in percent; "
-        "missing without a subscription in force.",
-        False,
+        "Active contacts (contacts with at least one usage event in the window) per seat bought "
+        "(subscription quantity in force), in percent; missing without a subscription in force.",
+        True,
+        30,
     ),
     "support_load": Metric(
         "support load",
@@ -385,11 +386,14 @@ class ScoreSql:
     params: dict[str, Any]
 
 
-def score_sql(*, components: Sequence[Mapping[str, Any]], target: str) -> ScoreSql:
+def score_sql(
+    *, components: Sequence[Mapping[str, Any]], target: str, usage_of_all: bool = False
+) -> ScoreSql:
     """SELECT account_id, score, band, vals for every account of `target` (account_id, segment).
 
     Parameters: %(as_of)s (timestamptz) and %(day)s (its UTC date). Rows whose every input is
-    missing get a NULL score.
+    missing get a NULL score. `usage_of_all` aggregates the rollup of every account and leaves
+    the choice to the join with `target` (cheaper when `target` holds nearly all of them).
     """
     params: dict[str, Any] = {}
     usage_aggs: list[str] = []
@@ -406,7 +410,7 @@ def score_sql(*, components: Sequence[Mapping[str, Any]], target: str) -> ScoreS
     usage = _table(UsageDay)
     for index, component in enumerate(components):
         metric = component["metric"]
-        window = int(component.get("window_days", 0))
+        window = int(component.get("window_days", METRICS[metric].default_window))
         in_window = f"u.day > %(day)s - {window}"
         if metric == "event_count":
             ev = events_filter(index, component)
@@ -453,15 +457,22 @@ def score_sql(*, components: Sequence[Mapping[str, Any]], target: str) -> ScoreS
                 f"{_table(Subscription)} s JOIN {target} t ON t.account_id = s.account_id "
                 "WHERE s.status IN ('active', 'past_due') AND s.period_start <= %(day)s AND "
                 "(s.period_end IS NULL OR s.period_end > %(day)s) GROUP BY s.account_id) seats "
-                "ON seats.account_id = t.account_id "
-                "LEFT JOIN (SELECT c.account_id, count(*) AS people FROM "
-                f"{_table(Contact)} c JOIN {target} t ON t.account_id = c.account_id "
-                "WHERE c.created_at <= %(as_of)s GROUP BY c.account_id) people "
-                "ON people.account_id = t.account_id"
+                "ON seats.account_id = t.account_id"
+            )
+            # The rollup has no contact dimension: active contacts are the distinct contacts
+            # of the raw events in the window, read through the (account, occurred_at) index
+            # for a few accounts or the occurred_at BRIN for all of them. This is the one
+            # metric whose cost grows with the events in its window (not with all history).
+            joins[f"people{index}"] = (
+                f"LEFT JOIN (SELECT e.account_id, count(DISTINCT e.contact_id) AS people FROM "
+                f"{_table(UsageEvent)} e JOIN {target} t ON t.account_id = e.account_id "
+                "WHERE e.contact_id IS NOT NULL AND e.occurred_at <= %(as_of)s AND "
+                f"e.occurred_at > %(as_of)s - interval '{window} days' GROUP BY e.account_id) "
+                f"people{index} ON people{index}.account_id = t.account_id"
             )
             raws.append(
                 "CASE WHEN COALESCE(seats.seats, 0) = 0 THEN NULL "
-                "ELSE 100.0 * COALESCE(people.people, 0) / seats.seats END::float8"
+                f"ELSE 100.0 * COALESCE(people{index}.people, 0) / seats.seats END::float8"
             )
         elif metric == "support_load":
             weights = " ".join(
@@ -530,7 +541,7 @@ def score_sql(*, components: Sequence[Mapping[str, Any]], target: str) -> ScoreS
     if usage_aggs:
         usage_cte = (
             f"usage AS (SELECT u.account_id, {', '.join(usage_aggs)} FROM {usage} u "
-            f"JOIN {target} t ON t.account_id = u.account_id "
+            f"{'' if usage_of_all else f'JOIN {target} t ON t.account_id = u.account_id '}"
             f"WHERE u.day > %(day)s - {lookback} AND u.day <= %(day)s GROUP BY u.account_id), "
         )
         joins = {"usage": "LEFT JOIN usage ON usage.account_id = t.account_id", **joins}

@@ -38,6 +38,10 @@ SNAPSHOTS = HealthSnapshot._meta.db_table
 
 RECOMPUTE_TASK = "scoring.health_recompute"
 MARKED_BATCH_SIZE = 20_000
+# A pass over at least this many accounts and a fifth of the tenant's reads its rollup in heap
+# order rather than by index.
+LARGE_PASS = 5_000
+WORK_MEM = "64MB"
 
 
 # --- profiles -------------------------------------------------------------------------------
@@ -172,15 +176,23 @@ def _lock(cursor: Any) -> None:
     # thresholds; compiling it then took up to a minute for a query that runs in milliseconds.
     cursor.execute("SET LOCAL jit = off")
     # Sorts of a pass's rollup rows stay in memory rather than spilling to disk.
-    cursor.execute("SET LOCAL work_mem = '64MB'")
+    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
 
 
-PROFILE_OF_ACCOUNT = (
-    f"(SELECT p.id FROM {PROFILES} p WHERE"  # noqa: S608  (table names only)
-    " p.segment IN ('', a.segment) "
-    "AND p.lifecycle_stage IN ('', a.lifecycle_stage) "
-    "ORDER BY (p.segment <> '') DESC, (p.lifecycle_stage <> '') DESC LIMIT 1)"
+# The profile scoring account `a`: the most specific whose scope matches it (segment and
+# stage, then segment, then stage, then the catch-all). One hash join per scope level rather
+# than a subquery per account (profiles are unique per scope).
+PROFILE_JOINS = (
+    f"LEFT JOIN {PROFILES} p_both ON p_both.segment = a.segment "
+    "AND p_both.lifecycle_stage = a.lifecycle_stage AND a.segment <> '' "
+    "AND a.lifecycle_stage <> '' "
+    f"LEFT JOIN {PROFILES} p_segment ON p_segment.segment = a.segment "
+    "AND p_segment.lifecycle_stage = '' AND a.segment <> '' "
+    f"LEFT JOIN {PROFILES} p_stage ON p_stage.segment = '' "
+    "AND p_stage.lifecycle_stage = a.lifecycle_stage AND a.lifecycle_stage <> '' "
+    f"LEFT JOIN {PROFILES} p_any ON p_any.segment = '' AND p_any.lifecycle_stage = ''"
 )
+PROFILE_OF_ACCOUNT = "COALESCE(p_both.id, p_segment.id, p_stage.id, p_any.id)"
 
 
 def _target_create(cursor: Any, source_sql: str, params: Sequence[Any]) -> None:
@@ -192,7 +204,7 @@ def _target_create(cursor: Any, source_sql: str, params: Sequence[Any]) -> None:
     cursor.execute("TRUNCATE _health_target")
     cursor.execute(
         f"WITH source AS ({source_sql}) INSERT INTO _health_target "  # noqa: S608
-        f"SELECT a.id, a.segment, {PROFILE_OF_ACCOUNT} FROM {ACCOUNTS} a "
+        f"SELECT a.id, a.segment, {PROFILE_OF_ACCOUNT} FROM {ACCOUNTS} a {PROFILE_JOINS} "
         "WHERE a.id IN (SELECT id FROM source)",
         params,
     )
@@ -243,6 +255,9 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
     profile_ids = [row[0] for row in cursor.fetchall()]
     band_rates = _latest_band_rates()
     day = as_of.astimezone(dt.UTC).date()
+    # The planner's estimate of the tenant's accounts is enough to tell a pass over most.
+    cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [ACCOUNTS])
+    accounts = max(0.0, float(cursor.fetchone()[0]))
     for profile in HealthProfile.objects.filter(pk__in=profile_ids).order_by("pk"):
         percentile = any(c["mapping"]["kind"] == "percentile" for c in profile.components)
         cursor.execute("TRUNCATE _health_pass")
@@ -250,7 +265,7 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
             # Percentiles rank within the whole segment, not only the accounts being rescored.
             cursor.execute(
                 f"INSERT INTO _health_pass SELECT a.id, a.segment FROM {ACCOUNTS} a "  # noqa: S608
-                f"WHERE {PROFILE_OF_ACCOUNT} = %s",
+                f"{PROFILE_JOINS} WHERE {PROFILE_OF_ACCOUNT} = %s",
                 [profile.pk],
             )
         else:
@@ -259,9 +274,22 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
                 "WHERE profile_id = %s",
                 [profile.pk],
             )
+        rows = cursor.rowcount
+        large = rows >= LARGE_PASS and rows * 5 >= accounts
         cursor.execute("ANALYZE _health_pass")
-        query = metrics.score_sql(components=profile.components, target="_health_pass")
+        query = metrics.score_sql(
+            components=profile.components,
+            target="_health_pass",
+            # A pass over (nearly) every account aggregates the rollup first and joins after.
+            usage_of_all=large and rows * 4 >= accounts * 3,
+        )
         churn = _churn_expression(profile, band_rates)
+        if large:
+            # The planner would walk the rollup's primary key for its account order, fetching
+            # its rows from all over the heap; reading them in heap order and sorting them in
+            # memory is several times faster once a pass covers many accounts.
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(
             f"INSERT INTO _health_result SELECT s.account_id, s.score, s.band, s.vals, "  # noqa: S608
             f"%(profile_id)s, %(profile_version)s, {churn} FROM ({query.sql}) s "
@@ -275,6 +303,9 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
                 "profile_version": profile.version,
             },
         )
+        if large:
+            cursor.execute("SET LOCAL enable_indexscan = on")
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
 
 
 def _write_results(cursor: Any, *, as_of: dt.datetime) -> RecomputeResult:
@@ -334,29 +365,36 @@ def _write_results(cursor: Any, *, as_of: dt.datetime) -> RecomputeResult:
             "WHERE account_id = ANY(%(ids)s)",
             {**params, "ids": band_changed},
         )
+    # The trend's snapshot is looked up per account through (account, day): a join on the day
+    # alone would read the day column of the whole history's index (a year of it, at scale).
     cursor.execute(
         f"UPDATE {ACCOUNTS} a SET health_score = r.score, health_band = r.band, "  # noqa: S608
         "health_as_of = %(as_of)s, health_trend = round((r.score - past.score)::numeric, 1) "
-        f"FROM _health_result r LEFT JOIN {SNAPSHOTS} past ON past.account_id = r.account_id "
-        "AND past.day = %(day)s - 30 AND NOT past.band_change WHERE a.id = r.account_id",
+        "FROM _health_result r LEFT JOIN LATERAL (SELECT p.score FROM "
+        f"{SNAPSHOTS} p WHERE p.account_id = r.account_id AND p.day = %(day)s - 30 "
+        "AND NOT p.band_change LIMIT 1) past ON true WHERE a.id = r.account_id",
         params,
     )
-    for event in result.band_changes:
-        events.publish(event)
+    # One message per thousand band changes and subscriber, not one per account.
+    events.publish_many(result.band_changes)
     if result.changed:
         events.publish(HealthScoresChanged(account_ids=result.changed))
     return result
 
 
 def _snapshots_write(cursor: Any, *, params: Mapping[str, Any]) -> None:
+    """The day's snapshot of each scored account: inserted, or replaced when the day's score
+    changed (one the same as the day's snapshot leaves it as it is, with its first as-of)."""
     cursor.execute(
-        f"INSERT INTO {SNAPSHOTS} (account_id, day, as_of, score, band, band_change, "  # noqa: S608
+        f"INSERT INTO {SNAPSHOTS} AS s (account_id, day, as_of, score, band, band_change, "  # noqa: S608
         "profile_id, profile_version, components) SELECT account_id, %(day)s, %(as_of)s, "
         "score, band, false, profile_id, profile_version, vals FROM _health_result "
         "ON CONFLICT (account_id, day) WHERE NOT band_change DO UPDATE SET "
         "as_of = EXCLUDED.as_of, score = EXCLUDED.score, band = EXCLUDED.band, "
         "profile_id = EXCLUDED.profile_id, profile_version = EXCLUDED.profile_version, "
-        "components = EXCLUDED.components",
+        "components = EXCLUDED.components WHERE (s.score, s.band, s.profile_id, "
+        "s.profile_version, s.components) IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.band, "
+        "EXCLUDED.profile_id, EXCLUDED.profile_version, EXCLUDED.components)",
         params,
     )
 

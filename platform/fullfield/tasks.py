@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from celery import shared_task
@@ -74,6 +75,34 @@ def fan_out(task_name: str) -> int:
         sent += 1
     logger.info("fanned out %s to %d tenants", task_name, sent)
     return sent
+
+
+# Ids of the subscriber runs of a batch derive from the batch message's id, so a redelivered
+# batch runs each subscriber under the ids of its first delivery (webhook event ids build on it).
+BATCH_RUN_NAMESPACE = uuid.UUID("6a1d2b8e-51f4-4c0a-8a3e-7d4f2f5c9b10")
+
+
+@shared_task(bind=True, name="fullfield.events_deliver")
+def events_deliver(self: Any, /, task_name: str, events: list[dict[str, Any]]) -> int:
+    """A batch of domain events for one subscriber (fullfield.events.publish_many): runs the
+    subscriber's task for each event here, in order; returns how many ran without error."""
+    task = self.app.tasks[task_name]
+    batch_id = self.request.id or str(uuid.uuid4())
+    done = 0
+    for index, kwargs in enumerate(events):
+        run_id = str(uuid.uuid5(BATCH_RUN_NAMESPACE, f"{batch_id}:{index}"))
+        result = task.apply(kwargs=kwargs, task_id=run_id)
+        if result.failed():
+            logger.error(
+                "event %s for %s failed in batch %s: %r",
+                kwargs.get("event"),
+                task_name,
+                batch_id,
+                result.result,
+            )
+        else:
+            done += 1
+    return done
 
 
 @shared_task(name="fullfield.worker_ping")

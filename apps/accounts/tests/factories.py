@@ -6,6 +6,7 @@ Money fields default to the current tenant's currency, so records are valid in a
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 
 import factory
@@ -150,7 +151,13 @@ def record_published_events(monkeypatch: pytest.MonkeyPatch) -> list[DomainEvent
         published.append(event)
         original(event)
 
+    def publish_many(batch: Sequence[DomainEvent]) -> None:
+        published.extend(batch)
+        original_many(batch)
+
+    original_many = events.publish_many
     monkeypatch.setattr(events, "publish", publish)
+    monkeypatch.setattr(events, "publish_many", publish_many)
     return published
 
 

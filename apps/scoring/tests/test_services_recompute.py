@@ -14,6 +14,7 @@ from apps.accounts.tests.factories import (
     SubscriptionFactory,
     SurveyResponseFactory,
     TicketFactory,
+    UsageEventFactory,
     record_published_events,
 )
 from apps.scoring.events import HealthBandChanged, HealthScoresChanged
@@ -49,7 +50,8 @@ def test_every_metric_of_the_catalogue_reads_its_hand_computed_raw_value() -> No
     SubscriptionFactory.create(
         account=account, quantity=4, period_start=start, period_end=today() + dt.timedelta(days=45)
     )
-    ContactFactory.create_batch(2, account=account)
+    for contact in ContactFactory.create_batch(2, account=account):
+        UsageEventFactory.create(account=account, contact=contact)
     now = timezone.now()
     for priority, status, closed in [
         ("urgent", "open", None),
@@ -99,7 +101,7 @@ def test_every_metric_of_the_catalogue_reads_its_hand_computed_raw_value() -> No
         "breadth": 2,
         "usage_trend": 10.0,  # 11 vs 10 events in the 30 days before
         "days_since_activity": 0,
-        "seat_utilisation": 50.0,  # 2 contacts on 4 seats
+        "seat_utilisation": 50.0,  # 2 active contacts on 4 seats
         "support_load": 6.0,  # urgent 5 + normal 1; the closed ticket no longer counts
         "sentiment": 75.0,  # the latest answer: CSAT 4 of 1..5
         "onboarding_progress": 25.0,  # 1 of 4 milestones done
@@ -108,6 +110,54 @@ def test_every_metric_of_the_catalogue_reads_its_hand_computed_raw_value() -> No
         "payment_past_due": 0,
         "logins": 10,
     }
+
+
+def test_seat_utilisation_counts_the_contacts_active_in_its_window_per_seat() -> None:
+    account = AccountFactory.create()
+    SubscriptionFactory.create(
+        account=account,
+        quantity=3,
+        period_start=today() - dt.timedelta(days=100),
+        period_end=today() + dt.timedelta(days=100),
+    )
+    SubscriptionFactory.create(  # a second term in force: 3 + 5 = 8 seats
+        account=account,
+        quantity=5,
+        period_start=today() - dt.timedelta(days=10),
+        period_end=today() + dt.timedelta(days=300),
+    )
+    SubscriptionFactory.create(  # ended: its seats no longer count
+        account=account,
+        quantity=50,
+        period_start=today() - dt.timedelta(days=400),
+        period_end=today() - dt.timedelta(days=35),
+    )
+    busy, quiet, lapsed, _never_active = ContactFactory.create_batch(4, account=account)
+    now = timezone.now()
+    for contact, days_ago in [(busy, 1), (busy, 2), (busy, 20), (quiet, 13), (lapsed, 40)]:
+        UsageEventFactory.create(
+            account=account, contact=contact, occurred_at=now - dt.timedelta(days=days_ago)
+        )
+    UsageEventFactory.create(account=account, contact=None)  # no contact: nobody active
+    other = AccountFactory.create()
+    UsageEventFactory.create(  # another account's contact
+        account=other, contact=ContactFactory.create(account=other)
+    )
+    use_components(
+        {"key": "seats30", "metric": "seat_utilisation", "weight": 1, "mapping": IDENTITY},
+        {
+            "key": "seats60",
+            "metric": "seat_utilisation",
+            "window_days": 60,
+            "weight": 1,
+            "mapping": IDENTITY,
+        },
+    )
+
+    health_recompute(account_ids=[account.id])
+
+    # 30 days: busy and quiet of 8 seats; 60 days: lapsed too.
+    assert _raw_values(HealthScore.objects.get(account=account)) == [25.0, 37.5]
 
 
 def test_thresholds_map_linearly_between_points_and_flat_beyond_them() -> None:
