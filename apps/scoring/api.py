@@ -30,7 +30,12 @@ from apps.scoring.models import (
     HealthSnapshot,
     ValueSettings,
 )
-from apps.scoring.value import value_settings_get, value_settings_update
+from apps.scoring.value import (
+    ROLES,
+    role_hourly_rates_errors,
+    value_settings_get,
+    value_settings_update,
+)
 from fullfield.api.pagination import CursorPagination
 from fullfield.api.permissions import IsAuthenticatedWithScope, IsTenantAdmin
 
@@ -412,7 +417,8 @@ class CalibrationAcceptApi(APIView):
 
 VALUE_DOC = (
     "Over the trailing 12 months: revenue kept (subscription revenue, upgrades excluded), "
-    "expansion (won expansion deals), cost to serve (touchpoint effort x hourly rate + tickets "
+    "expansion (won expansion deals), cost to serve (touchpoint effort x the hourly rate of "
+    "the role of the member who logged it, or `hourly_rate` by default, + tickets "
     "x ticket cost + onboarding plans x onboarding cost); ROI = ((revenue kept + expansion) x "
     "gross margin - cost to serve) / cost to serve (null without a cost). CLV = ARR x gross "
     "margin x expected lifetime (1 / yearly churn probability from the health score, capped); "
@@ -509,11 +515,23 @@ class CustomerEquitySeriesApi(APIView):
 
 
 class ValueSettingsSerializer(serializers.ModelSerializer[ValueSettings]):
+    role_hourly_rates = serializers.DictField(
+        child=serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal(0)),
+        required=False,
+        help_text=(
+            "Cost of an hour of work per functional role of the member who logged the effort "
+            f'({", ".join(ROLES)}), e.g. {{"success": "75.00", "sales": "90.00"}}. '
+            "Effort by a role not listed, or logged by a user who is no squads member, costs "
+            "`hourly_rate`. A change replaces the whole map."
+        ),
+    )
+
     class Meta:
         model = ValueSettings
         fields = [
             "gross_margin",
             "hourly_rate",
+            "role_hourly_rates",
             "ticket_cost",
             "onboarding_cost",
             "lifetime_cap_years",
@@ -534,6 +552,12 @@ class ValueSettingsSerializer(serializers.ModelSerializer[ValueSettings]):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+    def validate_role_hourly_rates(self, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        errors = role_hourly_rates_errors(rates)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return rates
 
 
 class ValueSettingsApi(APIView):
