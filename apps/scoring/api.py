@@ -305,6 +305,7 @@ class CalibrationSerializer(serializers.ModelSerializer[Calibration]):
             "status",
             "message",
             "weights",
+            "mappings",
             "churn_model",
             "report",
             "created_at",
@@ -334,9 +335,12 @@ class CalibrationInputSerializer(serializers.Serializer[Any]):
 
 
 CALIBRATION_DOC = (
-    "Fits the profile's component weights to this workspace's churn history (logistic "
-    "regression on the components as of past dates, labelled by churn within `horizon_days`; "
-    "split by account and by time) and reports on held-out accounts: `auc` (calibrated), "
+    "Fits the profile's component weights and thresholds to this workspace's churn history "
+    "(logistic regression on the components' raw values as of past dates through piecewise "
+    "linear curves, labelled by churn within `horizon_days`; split by account and by time): "
+    "`weights` per component key, and `mappings`, the refitted thresholds of the threshold "
+    "components the history shaped. It reports on held-out accounts: `auc` (the proposed "
+    "profile), "
     "`uncalibrated_auc` (the profile as it is), `raw_features_auc`, `activity_only_auc`, "
     "`top_decile_lift`, `brier_score`, `calibration_by_decile` and `band_churn_rates` (with "
     "`bands_ordered` false when churn does not fall from poor to good). With too little "
@@ -399,9 +403,9 @@ class CalibrationAcceptApi(APIView):
     @extend_schema(
         summary="Accept a churn calibration",
         description=(
-            "Its weights and churn model become a new version of the profile, and every "
-            "account is rescored. 409 when it is not a fitted calibration or the profile "
-            "changed since."
+            "Its weights, refitted thresholds (`mappings`) and churn model become a new "
+            "version of the profile, and every account is rescored. 409 when it is not a "
+            "fitted calibration or the profile changed since."
         ),
         request=None,
         responses=HealthProfileSerializer,

@@ -166,6 +166,8 @@ class Calibration(models.Model):
     message = models.TextField(blank=True)
     weights = models.JSONField(default=dict, blank=True)
     churn_model = models.JSONField(null=True, blank=True)
+    # Proposed thresholds per component key (those the fit reshaped); accepting applies them.
+    mappings = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
