@@ -12,9 +12,9 @@ linear basis with knots at the training data's quantiles (a generalised additive
 learns where a threshold component stops mattering, rather than only re-weighting fixed
 thresholds. Each component's fitted curve is made monotone in the direction the profile gives
 it (isotonic regression), then shifted and scaled to 0..100 (100 = least churn) as its proposed
-thresholds, and its span in log-odds becomes its weight; the
-profile's weighted average of the proposed component scores is then the fitted model's
-ranking (where an input is missing, its weight is spread over the others, as in live scores).
+thresholds, and its span in log-odds becomes its weight; the profile's weighted average of the
+proposed component scores is then the fitted model's ranking (where an input is missing, its
+weight is spread over the others, as in live scores).
 Percentile components keep their mapping and get a weight from a linear term on their score
 (a token weight when higher scores went with more churn). A one-input logistic regression on
 the calibrated score (Platt scaling) turns a score into a probability. The report card grades
@@ -211,9 +211,9 @@ def _fit_components(
             basis = np.nan_to_num(samples.scores[:, index])[:, None] / 100
         knots_of.append(knots)
         blocks.append(np.hstack([basis, missing[:, None]]))
-    features = np.hstack(blocks)
+    features = np.hstack(blocks)[train]
     model = LogisticRegression(max_iter=3000)
-    model.fit(features[train], samples.labels[train])
+    model.fit(features, samples.labels[train])
     coefficients = model.coef_[0]
     spans = np.zeros(len(components))
     mappings: dict[str, dict[str, Any]] = {}
@@ -231,7 +231,7 @@ def _fit_components(
         # each knot. A component the history contradicts flattens to a token weight.
         points_given = component["mapping"]["points"]
         increasing = float(points_given[-1][1]) >= float(points_given[0][1])
-        mass = features[train][:, start - width - 1 : start - 1].sum(axis=0) + 1e-9
+        mass = features[:, start - width - 1 : start - 1].sum(axis=0) + 1e-9
         health = IsotonicRegression(increasing=increasing).fit_transform(
             np.arange(width), health, sample_weight=mass
         )
