@@ -30,7 +30,12 @@ from apps.scoring.models import (
     HealthSnapshot,
     ValueSettings,
 )
-from apps.scoring.value import value_settings_get, value_settings_update
+from apps.scoring.value import (
+    ROLES,
+    role_hourly_rates_errors,
+    value_settings_get,
+    value_settings_update,
+)
 from fullfield.api.pagination import CursorPagination
 from fullfield.api.permissions import IsAuthenticatedWithScope, IsTenantAdmin
 
@@ -300,6 +305,7 @@ class CalibrationSerializer(serializers.ModelSerializer[Calibration]):
             "status",
             "message",
             "weights",
+            "mappings",
             "churn_model",
             "report",
             "created_at",
@@ -329,9 +335,12 @@ class CalibrationInputSerializer(serializers.Serializer[Any]):
 
 
 CALIBRATION_DOC = (
-    "Fits the profile's component weights to this workspace's churn history (logistic "
-    "regression on the components as of past dates, labelled by churn within `horizon_days`; "
-    "split by account and by time) and reports on held-out accounts: `auc` (calibrated), "
+    "Fits the profile's component weights and thresholds to this workspace's churn history "
+    "(logistic regression on the components' raw values as of past dates through piecewise "
+    "linear curves, labelled by churn within `horizon_days`; split by account and by time): "
+    "`weights` per component key, and `mappings`, the refitted thresholds of the threshold "
+    "components the history shaped. It reports on held-out accounts: `auc` (the proposed "
+    "profile), "
     "`uncalibrated_auc` (the profile as it is), `raw_features_auc`, `activity_only_auc`, "
     "`top_decile_lift`, `brier_score`, `calibration_by_decile` and `band_churn_rates` (with "
     "`bands_ordered` false when churn does not fall from poor to good). With too little "
@@ -394,9 +403,9 @@ class CalibrationAcceptApi(APIView):
     @extend_schema(
         summary="Accept a churn calibration",
         description=(
-            "Its weights and churn model become a new version of the profile, and every "
-            "account is rescored. 409 when it is not a fitted calibration or the profile "
-            "changed since."
+            "Its weights, refitted thresholds (`mappings`) and churn model become a new "
+            "version of the profile, and every account is rescored. 409 when it is not a "
+            "fitted calibration or the profile changed since."
         ),
         request=None,
         responses=HealthProfileSerializer,
@@ -412,7 +421,8 @@ class CalibrationAcceptApi(APIView):
 
 VALUE_DOC = (
     "Over the trailing 12 months: revenue kept (subscription revenue, upgrades excluded), "
-    "expansion (won expansion deals), cost to serve (touchpoint effort x hourly rate + tickets "
+    "expansion (won expansion deals), cost to serve (touchpoint effort x the hourly rate of "
+    "the role of the member who logged it, or `hourly_rate` by default, + tickets "
     "x ticket cost + onboarding plans x onboarding cost); ROI = ((revenue kept + expansion) x "
     "gross margin - cost to serve) / cost to serve (null without a cost). CLV = ARR x gross "
     "margin x expected lifetime (1 / yearly churn probability from the health score, capped); "
@@ -509,11 +519,23 @@ class CustomerEquitySeriesApi(APIView):
 
 
 class ValueSettingsSerializer(serializers.ModelSerializer[ValueSettings]):
+    role_hourly_rates = serializers.DictField(
+        child=serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal(0)),
+        required=False,
+        help_text=(
+            "Cost of an hour of work per functional role of the member who logged the effort "
+            f'({", ".join(ROLES)}), e.g. {{"success": "75.00", "sales": "90.00"}}. '
+            "Effort by a role not listed, or logged by a user who is no squads member, costs "
+            "`hourly_rate`. A change replaces the whole map."
+        ),
+    )
+
     class Meta:
         model = ValueSettings
         fields = [
             "gross_margin",
             "hourly_rate",
+            "role_hourly_rates",
             "ticket_cost",
             "onboarding_cost",
             "lifetime_cap_years",
@@ -534,6 +556,12 @@ class ValueSettingsSerializer(serializers.ModelSerializer[ValueSettings]):
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+    def validate_role_hourly_rates(self, rates: dict[str, Decimal]) -> dict[str, Decimal]:
+        errors = role_hourly_rates_errors(rates)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return rates
 
 
 class ValueSettingsApi(APIView):

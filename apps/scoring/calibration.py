@@ -7,9 +7,18 @@ next N days. Train and test sets are split by account (no account in both) and b
 test dates come after the training dates), and every figure of the report card is measured
 on the held-out accounts and dates.
 
-The fit is a logistic regression on the component scores; its (negated) coefficients become
-the weights, so the calibrated score ranks accounts as the fitted model does, and a one-input
-logistic regression on the calibrated score (Platt scaling) turns a score into a probability.
+The fit is a logistic regression of churn on each component's raw value through a piecewise
+linear basis with knots at the training data's quantiles (a generalised additive model), so it
+learns where a threshold component stops mattering, rather than only re-weighting fixed
+thresholds. Each component's fitted curve is made monotone in the direction the profile gives
+it (isotonic regression), then shifted and scaled to 0..100 (100 = least churn) as its proposed
+thresholds, and its span in log-odds becomes its weight; the profile's weighted average of the
+proposed component scores is then the fitted model's ranking (where an input is missing, its
+weight is spread over the others, as in live scores).
+Percentile components keep their mapping and get a weight from a linear term on their score
+(a token weight when higher scores went with more churn). A one-input logistic regression on
+the calibrated score (Platt scaling) turns a score into a probability. The report card grades
+exactly the proposed profile version (rounded as stored) on the held-out set.
 """
 
 # ruff: noqa: S608  (SQL built from table names and %(params)s only)
@@ -25,6 +34,7 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -42,6 +52,8 @@ STEP_DAYS = 14
 TEST_SHARE = 0.3
 # A component the fit finds no use for keeps a token weight (weights must be positive).
 TOKEN_WEIGHT = 0.1
+# Knots of a threshold component's proposed mapping: these quantiles of its training values.
+KNOT_QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
 
 ACTIVITY_KEY = "__activity"
 
@@ -150,6 +162,97 @@ def _impute(values: np.ndarray[Any, Any], means: np.ndarray[Any, Any]) -> Any:
     return np.where(np.isnan(values), means, values)
 
 
+def _hat_basis(values: np.ndarray[Any, Any], knots: np.ndarray[Any, Any]) -> Any:
+    """Piecewise linear interpolation weights of each value over the knots (clamped at both
+    ends, like a thresholds mapping); a missing value gets none."""
+    basis = np.zeros((len(values), len(knots)))
+    present = ~np.isnan(values)
+    clamped = np.clip(np.where(present, values, knots[0]), knots[0], knots[-1])
+    left = np.clip(np.searchsorted(knots, clamped, side="right") - 1, 0, len(knots) - 2)
+    share = (clamped - knots[left]) / (knots[left + 1] - knots[left])
+    rows = np.arange(len(values))
+    basis[rows, left] = 1 - share
+    basis[rows, left + 1] += share
+    basis[~present] = 0.0
+    return basis
+
+
+def _plain(number: float) -> float | int:
+    return int(number) if float(number).is_integer() else float(number)
+
+
+@dataclass
+class ComponentFit:
+    """The proposed profile: a weight per component and, for threshold components, new points;
+    `scores` are the samples' component scores under the proposed mappings."""
+
+    weights: np.ndarray[Any, Any]
+    mappings: dict[str, dict[str, Any]]
+    scores: np.ndarray[Any, Any]
+
+
+def _fit_components(
+    samples: Samples, components: list[dict[str, Any]], train: np.ndarray[Any, Any]
+) -> ComponentFit:
+    blocks: list[np.ndarray[Any, Any]] = []
+    knots_of: list[np.ndarray[Any, Any] | None] = []
+    for index, component in enumerate(components):
+        raw = samples.raw[:, index]
+        missing = np.isnan(raw)
+        seen = raw[train & ~missing]
+        knots = None
+        if component["mapping"]["kind"] == "thresholds" and len(seen):
+            knots = np.unique(np.round(np.quantile(seen, KNOT_QUANTILES), 6))
+        if knots is not None and len(knots) >= 2:
+            basis = _hat_basis(raw, knots)
+        else:
+            # Percentile components (and values that never varied) enter by their score.
+            knots = None
+            basis = np.nan_to_num(samples.scores[:, index])[:, None] / 100
+        knots_of.append(knots)
+        blocks.append(np.hstack([basis, missing[:, None]]))
+    features = np.hstack(blocks)[train]
+    model = LogisticRegression(max_iter=3000)
+    model.fit(features, samples.labels[train])
+    coefficients = model.coef_[0]
+    spans = np.zeros(len(components))
+    mappings: dict[str, dict[str, Any]] = {}
+    scores = samples.scores.copy()
+    start = 0
+    for index, (component, knots) in enumerate(zip(components, knots_of, strict=True)):
+        width = 1 if knots is None else len(knots)
+        health = -coefficients[start : start + width]  # log-odds of staying, per knot
+        start += width + 1  # and the missing indicator
+        if knots is None:
+            spans[index] = max(float(health[0]), 0.0)
+            continue
+        # Keep the direction the profile gives the component (more active days is never
+        # worse): the fitted curve's nearest monotone curve, weighted by the samples near
+        # each knot. A component the history contradicts flattens to a token weight.
+        points_given = component["mapping"]["points"]
+        increasing = float(points_given[-1][1]) >= float(points_given[0][1])
+        mass = features[:, start - width - 1 : start - 1].sum(axis=0) + 1e-9
+        health = IsotonicRegression(increasing=increasing).fit_transform(
+            np.arange(width), health, sample_weight=mass
+        )
+        spans[index] = float(health.max() - health.min())
+        if spans[index] <= 1e-9:
+            spans[index] = 0.0
+            continue
+        points = [
+            [_plain(float(knot)), round(float(100 * (value - health.min()) / spans[index]), 1)]
+            for knot, value in zip(knots, health, strict=True)
+        ]
+        mappings[component["key"]] = {"kind": "thresholds", "points": points}
+        raw = samples.raw[:, index]
+        proposed = np.interp(raw, [p[0] for p in points], [p[1] for p in points])
+        scores[:, index] = np.where(np.isnan(raw), np.nan, proposed)
+    if spans.sum() <= 0:
+        spans = np.ones_like(spans)
+    weights = np.round(np.maximum(100 * spans / spans.sum(), TOKEN_WEIGHT), 2)
+    return ComponentFit(weights=weights, mappings=mappings, scores=scores)
+
+
 def _auc(labels: np.ndarray[Any, Any], risk: np.ndarray[Any, Any]) -> float | None:
     if labels.all() or not labels.any():
         return None
@@ -215,16 +318,10 @@ def calibration_run(
     test = held_out & (samples.dates <= cut)
     if samples.labels[train].sum() < 5 or samples.labels[test].sum() < 5:
         train, test = ~held_out, held_out
-    means = np.nan_to_num(np.nanmean(np.where(train[:, None], samples.scores, np.nan), axis=0))
-    features = _impute(samples.scores, means) / 100
-    model = LogisticRegression(max_iter=1000)
-    model.fit(features[train], samples.labels[train])
-    coefficients = model.coef_[0]
-    fitted = np.maximum(-coefficients, 0.0)
-    if fitted.sum() <= 0:
-        fitted = np.ones_like(fitted)
-    weights = np.maximum(100 * fitted / fitted.sum(), TOKEN_WEIGHT)
-    calibrated = _weighted_score(samples.scores, weights)
+    components = list(profile.components)
+    fit = _fit_components(samples, components, train)
+    weights = fit.weights
+    calibrated = _weighted_score(fit.scores, weights)
     platt = LogisticRegression()
     platt.fit(calibrated[train].reshape(-1, 1), samples.labels[train])
     intercept, slope = float(platt.intercept_[0]), float(platt.coef_[0][0])
@@ -249,7 +346,6 @@ def calibration_run(
     rates = [bands[b]["churn_rate"] for b in ("poor", "average", "good")]
     known = [rate for rate in rates if rate is not None]
     falls = all(a >= b for a, b in pairwise(known))
-    components = list(profile.components)
     report = {
         "samples": len(samples.labels),
         "train_samples": int(train.sum()),
@@ -275,6 +371,7 @@ def calibration_run(
             "mislead with these weights."
         ),
         "split": "by account (30% held out) and by time (held-out dates after training dates)",
+        "refitted_thresholds": sorted(fit.mappings),
     }
     return Calibration.objects.create(
         **base,
@@ -285,6 +382,7 @@ def calibration_run(
             for component, weight in zip(components, weights, strict=True)
         },
         churn_model={"intercept": intercept, "slope": slope},
+        mappings=fit.mappings,
         report=report,
     )
 
@@ -302,7 +400,11 @@ def calibration_accept(*, calibration: Calibration, user: Any = None) -> HealthP
             f", now {profile.version}); run a new one."
         )
     components = [
-        {**component, "weight": calibration.weights[component["key"]]}
+        {
+            **component,
+            "weight": calibration.weights[component["key"]],
+            "mapping": calibration.mappings.get(component["key"], component["mapping"]),
+        }
         for component in profile.components
     ]
     profile = health_profile_update(

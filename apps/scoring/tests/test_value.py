@@ -20,7 +20,12 @@ from apps.scoring.models import AccountValue, HealthScore
 from apps.scoring.services import health_recompute
 from apps.scoring.tasks import health_recompute_marked
 from apps.scoring.tests.helpers import active_days_component, today, usage, use_components
-from apps.scoring.value import account_value_recompute
+from apps.scoring.value import (
+    account_value_recompute,
+    value_settings_get,
+    value_settings_update,
+)
+from fullfield.errors import DomainError
 from tests.fixtures import TenantClient
 
 pytestmark = pytest.mark.usefixtures("tenant_a")
@@ -122,3 +127,41 @@ def test_the_incremental_pass_revalues_the_accounts_it_rescores() -> None:
     value = AccountValue.objects.get(account=touched)
     assert value.cost_to_serve_12m == Decimal(90), "1.5 hours at 60 an hour"
     assert not AccountValue.objects.filter(account=untouched).exists()
+
+
+def test_role_rates_are_refused_naming_unknown_roles_and_negative_rates(
+    alice_client: TenantClient,
+) -> None:
+    unknown = alice_client.patch(
+        "/api/v1/value-settings/",
+        {"role_hourly_rates": {"pilot": "10", "sales": "80"}},
+        format="json",
+    )
+    negative = alice_client.patch(
+        "/api/v1/value-settings/", {"role_hourly_rates": {"sales": "-1"}}, format="json"
+    )
+    not_a_map = alice_client.patch(
+        "/api/v1/value-settings/", {"role_hourly_rates": ["sales"]}, format="json"
+    )
+
+    assert unknown.status_code == 400
+    (message,) = unknown.json()["error"]["fields"]["role_hourly_rates"]
+    assert message.startswith("Unknown role: pilot; the roles are sales, marketing, success")
+    assert negative.status_code == 400
+    assert "sales" in negative.json()["error"]["fields"]["role_hourly_rates"]
+    assert not_a_map.status_code == 400
+    assert alice_client.get("/api/v1/value-settings/").json()["role_hourly_rates"] == {}
+
+
+def test_the_service_refuses_role_rates_the_api_would_refuse() -> None:
+    with pytest.raises(DomainError) as refused:
+        value_settings_update(data={"role_hourly_rates": {"success": -5, "pilot": 1}})
+
+    assert refused.value.fields == {
+        "role_hourly_rates": [
+            "Unknown role: pilot; the roles are sales, marketing, success, service, product, "
+            "communications, account_management, analyst.",
+            "success: a rate is a number from 0 to 99999999.99.",
+        ]
+    }
+    assert value_settings_get().role_hourly_rates == {}
