@@ -276,6 +276,10 @@ class CycleForm(forms.Form):
         choices=[(Cycle.Status.PLANNED, "Planned"), (Cycle.Status.ACTIVE, "Active")]
     )
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Its fields share names with the replicate form's on the same page, not their ids.
+        super().__init__(*args, auto_id="cycle-%s", **kwargs)
+
 
 class CycleCloseForm(forms.Form):
     lessons = forms.CharField(
@@ -291,6 +295,9 @@ class ReplicateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Leave empty to keep this squad's mission.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, auto_id="replica-%s", **kwargs)
 
 
 def _add_domain_error(form: forms.BaseForm, error: DomainError) -> None:

@@ -126,6 +126,7 @@ def test_a_member_claims_snoozes_and_completes_an_item_inline(
     assert status == 200 and "completed." in body
     work.refresh_from_db()
     assert (work.status, work.outcome, work.effort_minutes) == ("done", "Champion re-engaged", 25)
+    assert work.touchpoint_id is not None
     assert Touchpoint.objects.filter(pk=work.touchpoint_id, effort_minutes=25).exists()
     assert "Call the champion" not in body.split('id="triage-message"')[0]
 
