@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -30,9 +31,10 @@ from fullfield.errors import DomainError, NotFound
 from fullfield.users.models import User
 from fullfield.web import charts
 
-TRIAGE_ROWS = 100
+TRIAGE_ROWS = 50
 POLL_SECONDS = 5
 SCORECARD_DAYS = 30
+SCORECARD_CACHE_SECONDS = 300
 ACTION_VERBS = {
     "claim": "claimed",
     "release": "released",
@@ -278,7 +280,8 @@ class CycleForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Its fields share names with the replicate form's on the same page, not their ids.
-        super().__init__(*args, auto_id="cycle-%s", **kwargs)
+        kwargs.setdefault("auto_id", "cycle-%s")
+        super().__init__(*args, **kwargs)
 
 
 class CycleCloseForm(forms.Form):
@@ -297,7 +300,8 @@ class ReplicateForm(forms.Form):
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, auto_id="replica-%s", **kwargs)
+        kwargs.setdefault("auto_id", "replica-%s")
+        super().__init__(*args, **kwargs)
 
 
 def _add_domain_error(form: forms.BaseForm, error: DomainError) -> None:
@@ -346,6 +350,28 @@ def _scorecard_charts(card: Scorecard) -> dict[str, Any]:
     return {"health_chart": health, "work_chart": work}
 
 
+def scorecard_cache_key(squad: Squad, today: dt.date | None = None) -> str:
+    # The creation time tells apart squads that reuse an id (a tenant re-created, a test run).
+    today = today or timezone.now().date()
+    created = int(squad.created_at.timestamp() * 1_000_000)
+    return f"squads:page:scorecard:{squad.pk}:{created}:{today.isoformat()}"
+
+
+def _cached_scorecard(squad: Squad, today: dt.date) -> tuple[Scorecard, dt.datetime]:
+    """The squad's scorecard over the last days, with the time it was measured. Its figures
+    (equity, health history, revenue retention) take a few hundred milliseconds, so the page
+    measures them at most every few minutes and says when (cache keys are per tenant)."""
+    key = scorecard_cache_key(squad, today)
+    cached = cache.get(key)
+    if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[0], Scorecard):
+        return cached[0], cached[1]
+    end = today + dt.timedelta(days=1)
+    card = squad_scorecard(squad=squad, start=end - dt.timedelta(days=SCORECARD_DAYS), end=end)
+    measured = (card, timezone.now())
+    cache.set(key, measured, timeout=SCORECARD_CACHE_SECONDS)
+    return measured
+
+
 def _squad_page(
     request: HttpRequest,
     squad: Squad,
@@ -357,8 +383,7 @@ def _squad_page(
     status: int = 200,
 ) -> HttpResponse:
     today = timezone.now().date()
-    end = today + dt.timedelta(days=1)
-    card = squad_scorecard(squad=squad, start=end - dt.timedelta(days=SCORECARD_DAYS), end=end)
+    card, as_of = _cached_scorecard(squad, today)
     memberships = list(squad.memberships.all())
     loads = selectors.member_open_loads(member_ids=[m.member_id for m in memberships])
     cycles = list(selectors.squad_cycles(squad=squad))
@@ -373,7 +398,7 @@ def _squad_page(
             )
         ],
         "card": card,
-        "as_of": timezone.now(),
+        "as_of": as_of,
         "cycles": [
             {"cycle": cycle, "close_form": close_forms.get(cycle.pk) or CycleCloseForm()}
             for cycle in cycles
