@@ -226,7 +226,8 @@ def _after_action(
 ) -> HttpResponse:
     if not _is_htmx(request):
         (messages.error if error else messages.success)(request, message)
-        return HttpResponseRedirect(request.POST.get("next") or reverse("triage"))
+        query = _triage_view(request, actor)["query"]
+        return HttpResponseRedirect(f"{reverse('triage')}?{query}")
     # The list, and the message out of band, so the next refresh of the list keeps it.
     context = {**_triage_context(request, actor), "message": message, "message_error": error}
     body = render_to_string("squads/triage.html#triage", context, request=request)

@@ -361,3 +361,21 @@ def test_each_page_reads_in_a_fixed_number_of_queries_however_many_rows(
     assert many == few
     assert client.get("/queues/").content.decode().count('data-testid="triage-row"') == 33
     assert client.get("/squads/").content.decode().count('data-testid="squad-row"') == 6
+
+
+def test_without_htmx_an_action_returns_to_the_same_list_with_its_message(
+    as_member: Callable[[Member], TenantClient],
+) -> None:
+    squad = make_squad()
+    member = MemberFactory.create()
+    join(squad, member)
+    work = item(squad, "Plain form")
+    client = as_member(member)
+    response = client.post(
+        f"/queues/act/?scope={squad.pk}&sort=sla&next=https://evil.example/",
+        {"action": "claim", "item": [work.pk], "next": "https://evil.example/"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == f"/queues/?scope={squad.pk}&sort=sla"
+    page = client.get(response["Location"]).content.decode()
+    assert "“Plain form” claimed." in page
