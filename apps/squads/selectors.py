@@ -294,3 +294,11 @@ def member_open_loads(*, member_ids: Collection[int]) -> dict[int, int]:
 
 def squad_cycles(*, squad: Squad) -> QuerySet[Cycle]:
     return Cycle.objects.filter(squad=squad).order_by("-starts_on", "-id")
+
+
+def triage_counts(items: QuerySet[WorkItem], *, now: datetime) -> tuple[int, int]:
+    """How many of these items there are, and how many are past their SLA time (one query)."""
+    counts = items.order_by().aggregate(
+        total=Count("id"), overdue=Count("id", filter=Q(sla_due_at__lt=now))
+    )
+    return counts["total"], counts["overdue"]

@@ -105,16 +105,15 @@ def _triage_context(request: HttpRequest, actor: Actor) -> dict[str, Any]:
         mine_only=view["mine_only"],
         sort=view["sort"],
     )
-    rows = list(items[: TRIAGE_ROWS + 1])
+    rows = list(items[:TRIAGE_ROWS])
     now = timezone.now()
+    total, overdue = selectors.triage_counts(items, now=now)
     return {
         **view,
-        "rows": rows[:TRIAGE_ROWS],
-        "more": len(rows) > TRIAGE_ROWS,
-        "rows_shown": TRIAGE_ROWS,
-        "overdue": sum(
-            1 for item in rows[:TRIAGE_ROWS] if item.sla_due_at and item.sla_due_at < now
-        ),
+        "rows": rows,
+        "total": total,
+        "more": total > len(rows),
+        "overdue": overdue,
         "now": now,
         "member": actor.member,
         "can_work": actor.at_least(PermissionLevel.MEMBER) and actor.member is not None,
