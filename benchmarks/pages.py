@@ -33,6 +33,9 @@ from django_tenants.utils import schema_context  # noqa: E402
 from apps.accounts.models import Account, Subscription  # noqa: E402
 from apps.accounts.seed import seed_demo  # noqa: E402
 from apps.scoring.demo import seed_scores  # noqa: E402
+from apps.squads.demo import seed_squads_demo  # noqa: E402
+from apps.squads.models import Squad  # noqa: E402
+from apps.squads.views import scorecard_cache_key  # noqa: E402
 from fullfield.tenancy.context import use_public_schema  # noqa: E402
 from fullfield.tenancy.models import Tenant  # noqa: E402
 from fullfield.tenancy.selectors import tenant_get  # noqa: E402
@@ -67,6 +70,8 @@ def _tenant(slug: str, accounts: int, months: int | None = None) -> Tenant:
                 seed_demo(stdout=io.StringIO(), accounts=accounts, months=months)
         # Pages show scores: score a tenant seeded before they did (nothing when scored).
         seed_scores(stdout=io.StringIO())
+        # Squads with members, plays and work in progress (nothing when squads exist).
+        seed_squads_demo(stdout=io.StringIO())
     return tenant
 
 
@@ -80,6 +85,7 @@ def _pages(tenant: Tenant) -> list[tuple[str, str]]:
         )
         busiest = Account.objects.order_by("id").values_list("id", flat=True).first()
         sample = Account.objects.order_by("id").values_list("name", flat=True).first() or "a"
+        squad_id = Squad.objects.order_by("id").values_list("id", flat=True).first()
     account_id = renewing or busiest
     return [
         ("dashboard (revenue recomputed)", "/?nocache=1"),
@@ -99,6 +105,12 @@ def _pages(tenant: Tenant) -> list[tuple[str, str]]:
         ("integrations: API keys", "/integrations/api-keys/"),
         ("integrations: webhooks", "/integrations/webhooks/"),
         ("integrations: Stripe", "/integrations/stripe/"),
+        ("queue triage", "/queues/"),
+        ("queue triage, by SLA", "/queues/?sort=sla"),
+        ("queue triage, refresh (partial)", "/queues/?sort=priority&hx=1"),
+        ("squads", "/squads/"),
+        ("squad (scorecard recomputed)", f"/squads/{squad_id}/?nocache=1"),
+        ("squad (scorecard cached)", f"/squads/{squad_id}/"),
     ]
 
 
@@ -123,6 +135,7 @@ def _measure(tenant: Tenant) -> None:
                 with schema_context(tenant.schema_name):
                     cache.delete(revenue_cache_key())
                     cache.delete(score_trends_cache_key())
+                    cache.delete_many([scorecard_cache_key(squad) for squad in Squad.objects.all()])
             with CaptureQueriesContext(connection) as captured:
                 started = time.perf_counter()
                 response = client.get(path, headers=headers)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.accounts.models import Account, Subscription
@@ -217,3 +218,87 @@ def squads_sla_status(*, member: Member, now: datetime | None = None) -> list[Sq
         )
         for squad in squads
     ]
+
+
+# --- triage ----------------------------------------------------------------------------------
+
+TRIAGE_SORTS = ("priority", "sla")
+
+
+def triage_items(
+    *, member: Member | None, squad_ids: Collection[int], mine_only: bool, sort: str
+) -> QuerySet[WorkItem]:
+    """Open items to triage: the member's own, and (unless mine_only) those of these squads.
+
+    Snoozed items come last; then by priority (expected loss or gain) and the SLA time, or by
+    the SLA time first (sort="sla").
+    """
+    wanted = Q(assignee=member) if member is not None else Q(pk__in=[])
+    if not mine_only:
+        wanted |= Q(queue__squad_id__in=list(squad_ids))
+    snoozed_last = Case(When(status="snoozed", then=Value(1)), default=Value(0))
+    sla = F("sla_due_at").asc(nulls_last=True)
+    order = (
+        (snoozed_last, sla, "-priority", "id")
+        if sort == "sla"
+        else (snoozed_last, "-priority", sla, "id")
+    )
+    return (
+        WorkItem.objects.filter(wanted, status__in=OPEN_STATUSES)
+        .select_related("queue__squad", "account", "assignee__user")
+        .order_by(*order)
+    )
+
+
+def triage_squads(*, member: Member | None, every_squad: bool) -> QuerySet[Squad]:
+    """The squads whose queues a person triages: their own, or every squad for a manager or
+    admin without squads of their own."""
+    squads = Squad.objects.order_by("name")
+    if member is not None and not every_squad:
+        return squads.filter(memberships__member=member)
+    return squads if every_squad else squads.none()
+
+
+def squads_memberships(*, squad_ids: Collection[int]) -> QuerySet[SquadMembership]:
+    """The members of these squads (who an item may be assigned to), by squad then name."""
+    return (
+        SquadMembership.objects.filter(squad_id__in=list(squad_ids))
+        .select_related("squad", "member__user")
+        .order_by("squad__name", "member__user__full_name", "member_id")
+    )
+
+
+def squad_overview_list(*, now: datetime | None = None) -> QuerySet[Squad]:
+    """Every squad with its members (prefetched) and its queue's open and overdue items."""
+    now = now or timezone.now()
+    open_q = Q(queue__items__status__in=OPEN_STATUSES)
+    return (
+        squad_list()
+        .annotate(
+            open_items=Count("queue__items", filter=open_q),
+            overdue=Count("queue__items", filter=open_q & Q(queue__items__sla_due_at__lt=now)),
+        )
+        .order_by("name")
+    )
+
+
+def member_open_loads(*, member_ids: Collection[int]) -> dict[int, int]:
+    """Open items each of these members holds."""
+    rows = (
+        WorkItem.objects.filter(assignee_id__in=list(member_ids), status__in=OPEN_STATUSES)
+        .values("assignee_id")
+        .annotate(held=Count("id"))
+    )
+    return {row["assignee_id"]: row["held"] for row in rows}
+
+
+def squad_cycles(*, squad: Squad) -> QuerySet[Cycle]:
+    return Cycle.objects.filter(squad=squad).order_by("-starts_on", "-id")
+
+
+def triage_counts(items: QuerySet[WorkItem], *, now: datetime) -> tuple[int, int]:
+    """How many of these items there are, and how many are past their SLA time (one query)."""
+    counts = items.order_by().aggregate(
+        total=Count("id"), overdue=Count("id", filter=Q(sla_due_at__lt=now))
+    )
+    return counts["total"], counts["overdue"]

@@ -222,10 +222,16 @@ def _load(item_id: int) -> WorkItem:
 
 
 def _ensure_capacity(member: Member, *, adding: int = 1) -> None:
+    """Refuse when the member would go over capacity. Locks the member's row until the caller's
+    transaction ends, so two claims by one member at once count one after the other: without
+    the lock both would count the same load and both take the last free place."""
+    capacity = (
+        Member.objects.select_for_update().values_list("capacity", flat=True).get(pk=member.pk)
+    )
     held = WorkItem.objects.filter(assignee=member, status__in=OPEN_STATUSES).count()
-    if held + adding > member.capacity:
+    if held + adding > capacity:
         raise Conflict(
-            f"{member.user} holds {held} open items; their capacity is {member.capacity}.",
+            f"{member.user} holds {held} open items; their capacity is {capacity}.",
             fields={"assignee": ["At capacity."]},
         )
 
@@ -526,6 +532,8 @@ BULK_MAX_ITEMS = 500
 class BulkResult:
     succeeded: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
+    # The HTTP status each refusal maps to (403 not allowed, 404 not found, 409 conflict).
+    failed_status: dict[int, int] = field(default_factory=dict)
 
 
 def work_items_bulk(
@@ -561,6 +569,7 @@ def work_items_bulk(
                     raise DomainError(f"Unknown bulk action {action!r}.")
         except DomainError as error:
             result.failed[item_id] = error.message
+            result.failed_status[item_id] = error.status_code
         else:
             result.succeeded.append(item_id)
     return result

@@ -9,6 +9,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.squads import page_urls as squad_pages
 from fullfield.api.exceptions import json_bad_request, json_not_found, json_server_error
 from fullfield.api.views import WhoAmIApi, healthz
 from fullfield.tenancy.api import TenantSettingsApi
@@ -53,6 +54,8 @@ urlpatterns = [
     path("accounts/export.csv", account_pages.account_export, name="account-export"),
     path("accounts/<int:account_id>/", account_pages.account_detail, name="account-detail"),
     path("integrations/", include("apps.integrations.page_urls")),
+    path("queues/", include(squad_pages.queue_urlpatterns)),
+    path("squads/", include(squad_pages.squad_urlpatterns)),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

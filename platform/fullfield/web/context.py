@@ -10,6 +10,8 @@ from django_tenants.utils import get_public_schema_name
 TENANT_SECTIONS = (
     ("Dashboard", "/"),
     ("Accounts", "/accounts/"),
+    ("Queues", "/queues/"),
+    ("Squads", "/squads/"),
     ("Integrations", "/integrations/"),
     ("API docs", "/api/docs/"),
 )
