@@ -9,10 +9,6 @@ for cache, throttling and the Celery broker; the machine's shared Redis is never
 from __future__ import annotations
 
 import itertools
-import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -32,8 +28,9 @@ from django_tenants.utils import schema_context
 from apps.accounts.models import Account, UsageEvent
 from apps.integrations.models import Job
 from apps.integrations.services import api_key_create
+from benchmarks._servers import free_port, gunicorn_server
 from fullfield.tenancy.models import Tenant
-from tests.fixtures import child_environment, database_url_for_tests, host_of
+from tests.fixtures import PROJECT_ROOT, child_environment, database_url_for_tests, host_of
 from tests.polling import wait_until
 
 pytestmark = pytest.mark.reliability
@@ -162,44 +159,12 @@ def test_requests_while_the_database_is_down_get_503_and_no_batch_is_half_writte
             assert written in (set(), set(ids)), "a refused batch was half written"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
-def gunicorn_on(redis_url: str, log_path: Path) -> Iterator[str]:
+def gunicorn_on(redis_url: str, log_path: Path, **environment: str) -> Iterator[str]:
     """The production web server on the test database and the given Redis; yields its URL."""
-    port = free_port()
-    env = child_environment(
-        REDIS_URL=redis_url,
-        DEBUG="0",
-        HTTPS="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        LOG_LEVEL="WARNING",
-    )
-    command = [sys.executable, "-m", "gunicorn", "fullfield.wsgi:application"]
-    command += ["--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "60"]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(healthy, timeout=90, explain=lambda: log_path.read_text(errors="replace"))
+    environ = child_environment(REDIS_URL=redis_url, **environment)
+    with gunicorn_server(environ=environ, log_path=log_path, cwd=PROJECT_ROOT) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.fixture
