@@ -39,6 +39,7 @@ from benchmarks._load_plan import (  # noqa: E402
     PROJECT_ROOT,
     claims_problems,
     events_problems,
+    load_problems,
     load_world_create,
     locust_run,
     server_errors,
@@ -90,6 +91,7 @@ def main() -> None:
             rescored_in = time.monotonic() - stopped
         errors = server_errors(result)
         problems = [
+            *load_problems(result),
             *events_problems(tenant, result),
             *stale,
             *claims_problems(tenant, plan, result),
