@@ -22,14 +22,11 @@ round, 2,000), BENCH_API_CLIENTS (8), BENCH_ROUNDS (3); BENCH_SCALE scales the f
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from statistics import median, quantiles
 
 import django
@@ -47,6 +44,7 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 from apps.accounts.models import Account  # noqa: E402
 from apps.integrations.services import api_key_create  # noqa: E402
 from benchmarks._report import report_row, scaled  # noqa: E402
+from benchmarks._servers import gunicorn_server  # noqa: E402
 from fullfield.tenancy.context import use_public_schema, use_tenant  # noqa: E402
 from fullfield.tenancy.services import tenant_create, tenant_delete  # noqa: E402
 
@@ -57,48 +55,6 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PAGE = 100
 OURS_PATH = f"/api/v1/accounts/?page_size={PAGE}"
 PLAIN_PATH = "/bench/plain-accounts/"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    """gunicorn with the project's settings and a URLconf that adds the plain view."""
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="benchmarks._api_list_settings",
-        DEBUG="0",
-        HTTPS="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        LOG_JSON="0",
-        LOG_LEVEL="WARNING",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "fullfield.wsgi:application",
-        "--workers",
-        "2",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200:
-                return server
-        except requests.RequestException:
-            time.sleep(0.5)
-    server.kill()
-    server.wait(timeout=30)
-    raise RuntimeError("gunicorn did not start")
 
 
 def load(url: str, headers: dict[str, str]) -> tuple[float, list[float]]:
@@ -151,7 +107,7 @@ def main() -> None:
     slug = f"bench-api-{uuid.uuid4().hex[:6]}"
     tenant = tenant_create(slug=slug, name="Benchmark", admin_email=f"admin@{slug}.test").tenant
     host = f"{slug}.{settings.FULLFIELD_BASE_DOMAIN}"
-    server = None
+    servers = ExitStack()
     try:
         use_tenant(tenant)
         Account.objects.bulk_create(
@@ -168,9 +124,9 @@ def main() -> None:
         counting = [sql for sql in statements if "COUNT(" in sql.upper()]
         use_public_schema()
 
-        port = free_port()
-        server = start_server(port)
-        base = f"http://127.0.0.1:{port}"
+        # The project's settings with a URLconf that adds the plain view.
+        environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "benchmarks._api_list_settings"}
+        base = servers.enter_context(gunicorn_server(environ=environ))
         sides = {
             "ours": (base + OURS_PATH, {"Host": host, "Authorization": f"Api-Key {key}"}),
             "plain": (base + PLAIN_PATH, {"Host": host}),
@@ -185,9 +141,7 @@ def main() -> None:
                 rates[side].append(rate)
                 latencies[side].extend(seconds)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        servers.close()
         use_public_schema()
         tenant_delete(slug=slug)
 

@@ -25,15 +25,12 @@ connections); the headline is one stream against one stream. Environment: BENCH_
 from __future__ import annotations
 
 import os
-import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
 from typing import Any
@@ -53,6 +50,7 @@ from psycopg.types.json import set_json_dumps  # noqa: E402
 
 from apps.accounts.models import Account, Contact, UsageDay, UsageEvent  # noqa: E402
 from apps.integrations.services import api_key_create  # noqa: E402
+from benchmarks._servers import gunicorn_server  # noqa: E402
 from fullfield.tenancy.context import use_public_schema  # noqa: E402
 from fullfield.tenancy.services import tenant_create, tenant_delete  # noqa: E402
 
@@ -67,12 +65,6 @@ ROLLUP = UsageDay._meta.db_table
 COLUMNS = (
     "idempotency_key, account_id, contact_id, name, occurred_at, value, properties, received_at"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_events(count: int) -> list[dict[str, Any]]:
@@ -263,42 +255,6 @@ def endpoint(url: str, headers: dict[str, str], bodies: list[bytes], streams: in
     return elapsed
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.update(
-        DEBUG="0",
-        HTTPS="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        LOG_JSON="0",
-        LOG_LEVEL="WARNING",
-    )
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "fullfield.wsgi:application",
-        "--workers",
-        "2",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--timeout",
-        "300",
-        "--log-level",
-        "warning",
-    ]
-    server = subprocess.Popen(command, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200:
-                return server
-        # A loaded machine may answer the first request slowly: that is not a failed start.
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.3)
-    server.kill()
-    raise RuntimeError("gunicorn did not start")
-
-
 def rate(events: int, seconds: float) -> float:
     return events / seconds
 
@@ -320,7 +276,7 @@ def main() -> None:
         slug=slug, name="Ingest benchmark", admin_email=f"admin@{slug}.test"
     ).tenant
     schema = tenant.schema_name
-    server = None
+    servers = ExitStack()
     try:
         key, accounts, contacts = prepare_tenant(schema)
         events = make_events(EVENTS)
@@ -345,9 +301,8 @@ def main() -> None:
         ]
         rollups = [rollup_rows(rows) for rows in raw_batches]
 
-        port = free_port()
-        server = start_server(port)
-        url = f"http://127.0.0.1:{port}/api/v1/events/batch/"
+        base = servers.enter_context(gunicorn_server(timeout=300))
+        url = f"{base}/api/v1/events/batch/"
         headers = {
             "Host": f"{slug}.{settings.FULLFIELD_BASE_DOMAIN}",
             "Authorization": f"Api-Key {key}",
@@ -412,9 +367,7 @@ def main() -> None:
                 note=f"rollup maintained; {rollup_note(rates, n)}",
             )
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+        servers.close()
         use_public_schema()
         tenant_delete(slug=slug)
 

@@ -7,7 +7,8 @@ Side by side in one run, on the same queue shape:
   POST /work-items/{id}/claim/; a lost race is a 409 and the claimer tries again.
 
 Each thread has its own database connection. Printed: items/s for each, the 409s the second
-one met, and a check that no item was claimed twice.
+one met, and a check that no item was claimed twice; the table row is claim-next against
+pick-then-claim (goal: no slower).
 
 fullfield benchmark squads_claim        (BENCH_ITEMS, BENCH_CLAIMERS to change the size)
 """
@@ -38,6 +39,7 @@ from apps.squads.services import (  # noqa: E402
     work_item_claim,
     work_item_claim_next,
 )
+from benchmarks._report import report_row  # noqa: E402
 from fullfield.errors import Conflict  # noqa: E402
 from fullfield.tenancy.context import use_public_schema, use_tenant  # noqa: E402
 from fullfield.tenancy.models import Tenant  # noqa: E402
@@ -150,6 +152,16 @@ def main() -> None:
             print(f"  {name:16} {rate:8.0f} items/s   409s met: {conflicts}")
         ratio = results["claim-next"][0] / results["pick-then-claim"][0]
         print(f"  claim-next / pick-then-claim: {ratio:.2f}x; no item claimed twice")
+        report_row(
+            workload=f"squad queue claims, {CLAIMERS} concurrent members",
+            ours=results["claim-next"][0],
+            unit="items/s",
+            reference=results["pick-then-claim"][0],
+            reference_name="pick then conditional claim",
+            goal=1.0,
+            note=f"{ITEMS} items, none claimed twice; 409s met by the reference: "
+            f"{results['pick-then-claim'][1]}",
+        )
     finally:
         use_public_schema()
         tenant_delete(slug=slug)

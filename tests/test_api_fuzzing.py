@@ -6,6 +6,9 @@ Two kinds of input:
   64 bits in each top-level field, invalid UTF-8, random bytes and over-size bodies, which must
   be a 400 or 413 in the one error shape wherever the operation reads a JSON body.
 
+The schema-driven cases also run with another tenant's credentials: tenant A's API key and
+Alice's session on tenant B's host get only 401 or 404.
+
 The default run is cheap (a few examples per operation, schemathesis' coverage phase off).
 `FULLFIELD_FUZZ=deep` runs many more examples and the coverage phase (see the README).
 """
@@ -91,6 +94,53 @@ def test_no_operation_answers_with_a_server_error(
         headers={"Host": host_of(world.tenant_a), "Authorization": f"Api-Key {fuzz_key}"}
     )
     case.validate_response(response, checks=[not_a_server_error])
+
+
+# --- another tenant's credentials --------------------------------------------------------
+
+FOREIGN_EXAMPLES = 20 if DEEP else 1
+# Failed credentials count against the caller's address (tests/test_signin_throttle.py); these
+# come from an address of their own (TEST-NET-1), whose budget is lifted for the test.
+FOREIGN_ADDRESS = "192.0.2.12"
+
+
+@schema.parametrize()
+@settings(
+    max_examples=FOREIGN_EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_tenant_a_credentials_on_tenant_b_host_get_only_401_or_404(
+    case: Any,
+    world: World,
+    db: None,
+    fuzz_key: str,
+    alice_client: TenantClient,
+    connection_kept_across_requests: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tenant A's API key and Alice's session, sent to tenant B's host with generated input,
+    never reach an operation: 401 (the credential is unknown there) or 404, nothing else."""
+    monkeypatch.setattr(django_settings, "SIGNIN_MAX_FAILURES_PER_ADDRESS", 10**6)
+    monkeypatch.setattr(django_settings, "SIGNIN_MAX_FAILURES_PER_ACCOUNT", 10**6)
+    session = alice_client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    host = host_of(world.tenant_b)
+    for credential in (
+        {"Authorization": f"Api-Key {fuzz_key}"},
+        {"Cookie": f"{django_settings.SESSION_COOKIE_NAME}={session}"},
+    ):
+        response = case.call(
+            headers={"Host": host, **credential},
+            environ_overrides={"REMOTE_ADDR": FOREIGN_ADDRESS},
+        )
+        assert response.status_code in (401, 404), (
+            case.method,
+            case.formatted_path,
+            list(credential),
+            response.status_code,
+            response.text[:300],
+        )
 
 
 # --- hostile bodies ---------------------------------------------------------------------

