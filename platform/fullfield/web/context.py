@@ -11,6 +11,9 @@ TENANT_SECTIONS = (
     ("Dashboard", "/"),
     ("Accounts", "/accounts/"),
     ("Integrations", "/integrations/"),
+    ("Plays", "/plays/"),
+    ("Scoring", "/settings/scoring/"),
+    ("Users", "/settings/users/"),
     ("API docs", "/api/docs/"),
 )
 PUBLIC_SECTIONS = (
