@@ -257,3 +257,14 @@ def test_another_tenant_gets_404_for_profiles_runs_and_calibrations(
         charlie_client.post(f"/settings/scoring/calibration/{calibration.pk}/accept/").status_code
         == 404
     )
+
+
+def test_a_run_is_fitted_once_even_when_its_task_arrives_twice() -> None:
+    run = CalibrationRun.objects.create(profile=health_profile_default_ensure())
+
+    first = calibration_run_work(run_id=run.pk)
+    again = calibration_run_work(run_id=run.pk)
+
+    assert first is not None and first.status == "finished"
+    assert again is None
+    assert Calibration.objects.count() == 1
