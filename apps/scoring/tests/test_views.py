@@ -162,13 +162,13 @@ def test_calibration_is_queued_from_the_page_and_its_report_card_shown(
     assert "Too little history to calibrate" in page
 
 
-def _fitted(profile: HealthProfile, *, ordered: bool = True) -> Calibration:
+def fitted_calibration(profile: HealthProfile, *, ordered: bool = True) -> Calibration:
     return Calibration.objects.create(
         profile=profile,
         profile_version=profile.version,
         status=Calibration.Status.FITTED,
         message="Fitted.",
-        weights={profile.components[0]["key"]: 3.0},
+        weights={component["key"]: 3.0 for component in profile.components},
         churn_model={"intercept": -1.0, "slope": -0.02},
         report={
             "samples": 1000,
@@ -204,7 +204,7 @@ def test_the_report_card_shows_every_figure_and_an_admin_accepts_it(
     alice_client: TenantClient, bob_client: TenantClient
 ) -> None:
     profile = scored_accounts()
-    calibration = _fitted(profile)
+    calibration = fitted_calibration(profile)
 
     seen_by_bob = bob_client.get("/settings/scoring/").content.decode()
     page = alice_client.get("/settings/scoring/").content.decode()
@@ -225,7 +225,7 @@ def test_the_report_card_shows_every_figure_and_an_admin_accepts_it(
 def test_the_report_card_warns_when_churn_does_not_fall_from_poor_to_good(
     alice_client: TenantClient,
 ) -> None:
-    _fitted(scored_accounts(), ordered=False)
+    fitted_calibration(scored_accounts(), ordered=False)
 
     page = alice_client.get("/settings/scoring/").content.decode()
 
@@ -249,7 +249,7 @@ def test_another_tenant_gets_404_for_profiles_runs_and_calibrations(
 ) -> None:
     profile = HealthProfile.objects.create(name="Alpha only", segment="alpha", components=[])
     run = CalibrationRun.objects.create(profile=profile)
-    calibration = _fitted(health_profile_default_ensure())
+    calibration = fitted_calibration(health_profile_default_ensure())
 
     assert charlie_client.get(f"/settings/scoring/profiles/{profile.pk}/").status_code == 404
     assert charlie_client.get(f"/settings/scoring/calibration/runs/{run.pk}/").status_code == 404
