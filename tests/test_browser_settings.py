@@ -44,7 +44,7 @@ def test_an_admin_changes_a_health_profile_and_sees_the_band_preview_change_befo
         assert good_now > 0
     sign_in(visit, tenant_server, seeded_tenant)
     page = visit.page
-    page.get_by_role("link", name="Scoring").click()
+    page.get_by_role("link", name="Scoring", exact=True).click()
     page.get_by_role("link", name=profile.name).click()
     draft_good = page.get_by_test_id("draft-good")
     assert draft_good.inner_text() == str(good_now)
@@ -118,7 +118,7 @@ def test_a_manager_writes_a_play_dry_runs_it_on_one_account_and_reads_the_audit(
         segment = account.segment
     sign_in(visit, tenant_server, seeded_tenant)
     page = visit.page
-    page.get_by_role("link", name="Plays").click()
+    page.get_by_role("link", name="Plays", exact=True).click()
     visit.check("plays-empty")
     page.get_by_role("link", name="New play").click()
     page.get_by_label("Name", exact=True).fill("Welcome the segment")
@@ -154,7 +154,7 @@ def test_an_admin_invites_a_person_and_gives_them_the_manager_level(
 ) -> None:
     sign_in(visit, tenant_server, committed_tenant)
     page = visit.page
-    page.get_by_role("link", name="Users").click()
+    page.get_by_role("link", name="Users", exact=True).click()
     page.get_by_label("Email").fill("dana@example.test")
     page.get_by_label("Name").fill("Dana Scully")
     page.get_by_label("Functional role").select_option("success")

@@ -267,8 +267,10 @@ class _Initial:
 def profile_edit(request: HttpRequest, profile_id: int) -> HttpResponse:
     profile = _profile(profile_id)
     if request.method == "GET":
+        # The preview scores every account of the profile: the page comes first, the preview
+        # follows with the form's first htmx request.
         context = _edit_context(profile, _Initial(profile))
-        context.update(_preview_context(profile, profile.components))
+        context.update({"preview": None, "preview_pending": True})
         return render(request, "scoring/profile_edit.html", context)
     form = parse(request.POST, profile.components)
     if form.is_valid:

@@ -20,7 +20,7 @@ from tests.fixtures import TenantClient
 pytestmark = pytest.mark.usefixtures("tenant_a")
 
 
-def post(client: TenantClient, path: str, data: dict[str, str], **extra: str) -> Any:
+def post(client: TenantClient, path: str, data: dict[str, str], **extra: Any) -> Any:
     """A form post, as a browser sends it."""
     return client.post(path, data, format="multipart", **extra)
 
@@ -85,7 +85,10 @@ def test_the_page_previews_a_draft_on_change_and_saves_it_as_a_new_version(
     saved = post(alice_client, url, draft(profile, "0:0, 20:100"))
 
     assert page.status_code == 200
-    assert 'data-testid="draft-good">1<' in page.content.decode()
+    # The page comes at once; its preview is the form's first htmx request.
+    assert f'hx-post="{url}preview/" hx-include="#profile-form" hx-trigger="load"' in (
+        page.content.decode()
+    )
     body = preview.content.decode()
     assert "<html" not in body
     assert 'data-testid="draft-poor">2<' in body and 'data-testid="draft-good">0<' in body

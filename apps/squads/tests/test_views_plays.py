@@ -13,7 +13,7 @@ from fullfield.users.models import User
 from tests.fixtures import TenantClient
 
 
-def post(client: TenantClient, path: str, data: dict[str, str], **extra: str) -> Any:
+def post(client: TenantClient, path: str, data: dict[str, str], **extra: Any) -> Any:
     """A form post, as a browser sends it."""
     return client.post(path, data, format="multipart", **extra)
 

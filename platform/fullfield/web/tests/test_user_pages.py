@@ -55,7 +55,7 @@ def test_an_invited_person_gets_an_email_and_signs_in_after_choosing_a_password(
     assert (dana.squad_member.role, dana.squad_member.permission_level) == ("success", "member")
     (message,) = mail.outbox
     assert message.to == ["dana@alpha.test"]
-    link = re.search(r"https?://[^/\s]+(/password-reset/\S+/)", message.body)
+    link = re.search(r"https?://[^/\s]+(/password-reset/\S+/)", str(message.body))
     assert link is not None
     form = client_a.get(link.group(1), follow=True)
     assert form.status_code == 200
