@@ -33,8 +33,10 @@ from django_tenants.utils import schema_context  # noqa: E402
 from apps.accounts.models import Account, Subscription  # noqa: E402
 from apps.accounts.seed import seed_demo  # noqa: E402
 from apps.scoring.demo import seed_scores  # noqa: E402
+from apps.scoring.profile_form import rows_from_components  # noqa: E402
+from apps.scoring.services import health_profile_default_ensure  # noqa: E402
 from apps.squads.demo import seed_squads_demo  # noqa: E402
-from apps.squads.models import Squad  # noqa: E402
+from apps.squads.models import Play, Squad  # noqa: E402
 from apps.squads.views import scorecard_cache_key  # noqa: E402
 from fullfield.tenancy.context import use_public_schema  # noqa: E402
 from fullfield.tenancy.models import Tenant  # noqa: E402
@@ -86,6 +88,8 @@ def _pages(tenant: Tenant) -> list[tuple[str, str]]:
         busiest = Account.objects.order_by("id").values_list("id", flat=True).first()
         sample = Account.objects.order_by("id").values_list("name", flat=True).first() or "a"
         squad_id = Squad.objects.order_by("id").values_list("id", flat=True).first()
+        profile_id = health_profile_default_ensure().pk
+        play_id = Play.objects.order_by("id").values_list("id", flat=True).first()
     account_id = renewing or busiest
     return [
         ("dashboard (revenue recomputed)", "/?nocache=1"),
@@ -111,7 +115,28 @@ def _pages(tenant: Tenant) -> list[tuple[str, str]]:
         ("squads", "/squads/"),
         ("squad (scorecard recomputed)", f"/squads/{squad_id}/?nocache=1"),
         ("squad (scorecard cached)", f"/squads/{squad_id}/"),
+        ("plays", "/plays/"),
+        *([("play, with run audit", f"/plays/{play_id}/")] if play_id else []),
+        ("scoring settings (report card)", "/settings/scoring/"),
+        ("health profile", f"/settings/scoring/profiles/{profile_id}/"),
+        (
+            "health profile band preview (htmx)",
+            f"POST /settings/scoring/profiles/{profile_id}/preview/",
+        ),
+        ("people", "/settings/users/"),
     ]
+
+
+def _profile_form(tenant: Tenant) -> dict[str, str]:
+    with schema_context(tenant.schema_name):
+        rows = rows_from_components(health_profile_default_ensure().components)
+    form: dict[str, str] = {}
+    for row in rows:
+        form[f"{row.prefix}-use"] = "on"
+        form[f"{row.prefix}-weight"] = row.weight
+        form[f"{row.prefix}-window_days"] = row.window_days
+        form[f"{row.prefix}-mapping"] = row.mapping
+    return form
 
 
 def _measure(tenant: Tenant) -> None:
@@ -128,6 +153,14 @@ def _measure(tenant: Tenant) -> None:
         if ONLY not in label:
             continue
         headers = {"HX-Request": "true"} if path.endswith("&hx=1") else {}
+        form: dict[str, str] | None = None
+        if path.startswith("POST "):
+            # The profile editor's preview: its own components, as the form posts them.
+            path, form, headers = (
+                path.removeprefix("POST "),
+                _profile_form(tenant),
+                {"HX-Request": "true"},
+            )
         timings: list[float] = []
         queries = 0
         for round_number in range(WARMUP + ROUNDS):
@@ -138,7 +171,10 @@ def _measure(tenant: Tenant) -> None:
                     cache.delete_many([scorecard_cache_key(squad) for squad in Squad.objects.all()])
             with CaptureQueriesContext(connection) as captured:
                 started = time.perf_counter()
-                response = client.get(path, headers=headers)
+                if form is None:
+                    response = client.get(path, headers=headers)
+                else:
+                    response = client.post(path, form, headers=headers)
                 elapsed = time.perf_counter() - started
             use_public_schema()
             if response.status_code != 200:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -20,12 +21,14 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import LifecycleStage
 from apps.scoring import selectors, services
-from apps.scoring.calibration import calibration_accept, calibration_run
+from apps.scoring.calibration import calibration_accept
+from apps.scoring.calibration_runs import calibration_run_get, calibration_run_request
 from apps.scoring.metrics import METRICS
 from apps.scoring.models import (
     AccountValue,
     Band,
     Calibration,
+    CalibrationRun,
     HealthProfile,
     HealthSnapshot,
     ValueSettings,
@@ -334,6 +337,27 @@ class CalibrationInputSerializer(serializers.Serializer[Any]):
         return super().to_internal_value(data)
 
 
+class CalibrationRunSerializer(serializers.ModelSerializer[CalibrationRun]):
+    calibration = CalibrationSerializer(
+        read_only=True, allow_null=True, help_text="The result, once the run is finished."
+    )
+
+    class Meta:
+        model = CalibrationRun
+        fields = [
+            "id",
+            "profile",
+            "horizon_days",
+            "status",
+            "error",
+            "calibration",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
 CALIBRATION_DOC = (
     "Fits the profile's component weights and thresholds to this workspace's churn history "
     "(logistic regression on the components' raw values as of past dates through piecewise "
@@ -366,9 +390,12 @@ class CalibrationListApi(APIView):
 
     @extend_schema(
         summary="Run a churn calibration",
-        description=CALIBRATION_DOC + " Runs while you wait (seconds for thousands of accounts).",
+        description=CALIBRATION_DOC
+        + " The fit runs in the background: the answer is 202 with a calibration run (status "
+        "`queued`) and its URL in `Location`; poll the run until its status is `finished` (its "
+        "`calibration` then holds the result) or `failed` (`error` says why).",
         request=CalibrationInputSerializer,
-        responses={201: CalibrationSerializer},
+        responses={202: CalibrationRunSerializer},
         operation_id="health_calibrations_create",
     )
     def post(self, request: Request) -> Response:
@@ -378,10 +405,30 @@ class CalibrationListApi(APIView):
         profile = (
             selectors.health_profile_get(profile_id=profile_id) if profile_id is not None else None
         )
-        result = calibration_run(
-            profile=profile, horizon_days=payload.validated_data["horizon_days"]
+        run = calibration_run_request(
+            profile=profile,
+            horizon_days=payload.validated_data["horizon_days"],
+            user=_user(request),
         )
-        return Response(CalibrationSerializer(result).data, status=status.HTTP_201_CREATED)
+        return Response(
+            CalibrationRunSerializer(run).data,
+            status=status.HTTP_202_ACCEPTED,
+            headers={"Location": reverse("health-calibration-run", args=[run.pk])},
+        )
+
+
+class CalibrationRunDetailApi(APIView):
+    permission_classes = [ProfileWritePermission]
+
+    @extend_schema(
+        summary="Get a calibration run",
+        description="`queued`, `running`, `finished` (with its `calibration`) or `failed` "
+        "(with its `error`).",
+        responses=CalibrationRunSerializer,
+        operation_id="health_calibration_runs_get",
+    )
+    def get(self, request: Request, run_id: str) -> Response:
+        return Response(CalibrationRunSerializer(calibration_run_get(run_id=int(run_id))).data)
 
 
 class CalibrationDetailApi(APIView):

@@ -176,6 +176,34 @@ class Calibration(models.Model):
         return f"calibration {self.pk} ({self.status})"
 
 
+class CalibrationRun(models.Model):
+    """A request to calibrate, worked by a background task: queued -> running -> finished
+    (with its calibration) or failed (with why)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        FINISHED = "finished"
+        FAILED = "failed"
+
+    profile = models.ForeignKey(HealthProfile, on_delete=models.CASCADE, related_name="+")
+    horizon_days = models.PositiveIntegerField(default=30)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    calibration = models.OneToOneField(
+        Calibration, null=True, blank=True, on_delete=models.SET_NULL, related_name="run"
+    )
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"calibration run {self.pk} ({self.status})"
+
+
 class ValueSettings(models.Model):
     """The workspace's cost rates and economics for ROI and CLV (one row per tenant schema)."""
 

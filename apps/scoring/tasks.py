@@ -82,3 +82,12 @@ def health_sweep(older_than_seconds: int = DEBOUNCE_KEY_TTL // 2) -> bool:
         cache.delete(DEBOUNCE_KEY)
         return _schedule_marked(0)
     return False
+
+
+@shared_task(name="scoring.calibration_run")
+def calibration_run(run_id: int) -> str:
+    """Fit a requested calibration; a run already taken (a redelivered message) is left alone."""
+    from apps.scoring.calibration_runs import calibration_run_work
+
+    run = calibration_run_work(run_id=run_id)
+    return run.status if run is not None else "not queued"

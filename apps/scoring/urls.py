@@ -36,6 +36,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         name="health-calibration-accept",
     ),
     re_path(
+        rf"^health-calibration-runs/(?P<run_id>{ID})/$",
+        api.CalibrationRunDetailApi.as_view(),
+        name="health-calibration-run",
+    ),
+    re_path(
         rf"^accounts/(?P<account_id>{ID})/value/$",
         api.AccountValueApi.as_view(),
         name="account-value",

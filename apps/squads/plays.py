@@ -64,6 +64,15 @@ def play_activate(*, play: Play) -> Play:
 
 
 @transaction.atomic
+def play_to_draft(*, play: Play) -> Play:
+    """Back to a draft: it creates no items; the items it already created stay open."""
+    play.status = PlayStatus.DRAFT
+    play.disabled_reason = ""
+    play.save(update_fields=["status", "disabled_reason", "updated_at"])
+    return play
+
+
+@transaction.atomic
 def play_disable(*, play: Play, reason: str, actor_user_id: int | None = None) -> int:
     """Disable a play; its open items are dismissed with the reason. Returns how many."""
     Play.objects.select_for_update().filter(pk=play.pk).update(

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from apps.accounts.tests.factories import AccountFactory
+from apps.scoring.calibration_runs import calibration_run_work
 from apps.scoring.models import HealthProfileVersion
 from apps.scoring.services import health_profile_default_ensure, health_recompute
 from apps.scoring.tests.helpers import active_days_component, points, usage, use_components
@@ -202,15 +203,23 @@ def test_another_tenant_sees_none_of_it(
     assert patched.status_code == 404
 
 
-def test_a_calibration_without_history_explains_what_is_missing(
+def test_a_calibration_runs_in_the_background_and_without_history_explains_what_is_missing(
     alice_client: TenantClient, charlie_client: TenantClient
 ) -> None:
     response = alice_client.post("/api/v1/health-calibrations/", {}, format="json")
 
-    assert response.status_code == 201, response.content
-    body = response.json()
+    assert response.status_code == 202, response.content
+    queued = response.json()
+    assert (queued["status"], queued["calibration"]) == ("queued", None)
+    run_url = f"/api/v1/health-calibration-runs/{queued['id']}/"
+    assert response["Location"] == run_url
+    calibration_run_work(run_id=queued["id"])  # the task's body (a real worker: test_tasks_worker)
+    finished = alice_client.get(run_url).json()
+    assert finished["status"] == "finished"
+    body = finished["calibration"]
     assert body["status"] == "insufficient_history"
     assert "0 accounts churned within 30 days" in body["message"]
+    assert charlie_client.get(run_url).status_code == 404
     url = f"/api/v1/health-calibrations/{body['id']}/"
     assert alice_client.get(url).status_code == 200
     assert charlie_client.get(url).status_code == 404

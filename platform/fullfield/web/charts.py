@@ -257,6 +257,56 @@ def stacked_bar_chart(
     )
 
 
+@dataclass(frozen=True)
+class Group:
+    label: str
+    values: tuple[float, ...]  # one value per series, left to right
+
+
+def grouped_bar_chart(
+    groups: Sequence[Group],
+    *,
+    series: Sequence[str],
+    label: str,
+    width: int = 640,
+    height: int = 160,
+    unit: str = "",
+) -> SafeString:
+    """Side-by-side bars per group, one per series (each series' CSS class is bar-<name>), on
+    one scale: before and after, predicted and observed."""
+    if not groups:
+        return format_html('<p class="empty">{}</p>', "No data yet.")
+    plot_height = height - PAD_BOTTOM - PAD_TOP
+    step = (width - PAD_LEFT) / len(groups)
+    bar_width = step * 0.8 / max(len(series), 1)
+    top = _scale(max((max(group.values, default=0.0) for group in groups), default=0.0))
+    marks = []
+    ticks = []
+    for index, group in enumerate(groups):
+        x = PAD_LEFT + index * step + step * 0.1
+        for offset, (name, value) in enumerate(zip(series, group.values, strict=True)):
+            bar_height = plot_height * value / top
+            marks.append(
+                (
+                    f"bar-{name}",
+                    f"{x + offset * bar_width:.1f}",
+                    f"{PAD_TOP + plot_height - bar_height:.1f}",
+                    f"{max(bar_width - 1, 1):.1f}",
+                    f"{bar_height:.1f}",
+                    f"{group.label}, {name}: {value:g}{unit}",
+                )
+            )
+        ticks.append((f"{x + step * 0.4:.1f}", f"{height - 4}", group.label))
+    return _bars_svg(
+        width=width,
+        height=height,
+        label=label,
+        axis_y=PAD_TOP + plot_height,
+        marks=marks,
+        ticks=ticks,
+    )
+
+
 def thinned(points: list[T], most: int = 13) -> list[T]:
     """At most `most` points, evenly spread, always keeping the first and last: daily series
     stay legible (every point of a line chart is labelled under it)."""
@@ -267,10 +317,12 @@ def thinned(points: list[T], most: int = 13) -> list[T]:
 
 
 __all__ = [
+    "Group",
     "Movement",
     "Point",
     "Stack",
     "bar_chart",
+    "grouped_bar_chart",
     "line_chart",
     "movement_chart",
     "score_bar",

@@ -13,6 +13,9 @@ TENANT_SECTIONS = (
     ("Queues", "/queues/"),
     ("Squads", "/squads/"),
     ("Integrations", "/integrations/"),
+    ("Plays", "/plays/"),
+    ("Scoring", "/settings/scoring/"),
+    ("Users", "/settings/users/"),
     ("API docs", "/api/docs/"),
 )
 PUBLIC_SECTIONS = (
