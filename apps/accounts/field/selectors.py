@@ -28,8 +28,11 @@ Definitions (the API schema repeats them; `STEP_DEFINITIONS` is the one source o
   are considered (for cohorts too).
 - Poor survey responses: NPS 0-6 (detractors), CSAT 1-2 (of 5), CES 1-3 (of 7, where 7 is
   effortless).
-- Customer equity (sum of CLV) per step is not included yet: CLV comes from scoring, which
-  this app does not import.
+- Customer equity carried by a step is the sum of the current CLV of the step's distinct
+  accounts, as scoring last valued them (its account value table, read by name: this app
+  imports no scoring code); accounts not valued yet add nothing, and `equity_as_of` is the
+  latest valuation time among them. It is today's value of those accounts, not their value
+  on the closing day (scoring keeps no CLV history per step).
 - Groups: segment and squad are the account's current ones; source and campaign are those of
   the lead the account was first converted from (an account without one is in the '' group).
   A lead that was never converted has no account, so it belongs to the null group of
@@ -107,7 +110,8 @@ STEP_DEFINITIONS: tuple[StepDefinition, ...] = (
         "lead",
         Half.FRONT,
         "Leads",
-        "Leads created in the period (by their source and campaign). MRR carried: null.",
+        "Leads created in the period (by their source and campaign). MRR and equity carried: "
+        "null.",
     ),
     StepDefinition(
         "converted",
@@ -249,6 +253,8 @@ class StepFigures:
     amount: Decimal | None = None
     win_rate: Decimal | None = None
     on_time_rate: Decimal | None = None
+    equity: Decimal | None = None
+    equity_as_of: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,6 +373,9 @@ SUBSCRIPTION = Subscription._meta.db_table
 SURVEY = SurveyResponse._meta.db_table
 TICKET = Ticket._meta.db_table
 USAGE_DAY = UsageDay._meta.db_table
+# Scoring's current value per account (account_id, clv, as_of), read by name as the revenue
+# metrics read the squads table: accounts is the shared record and imports no other app.
+ACCOUNT_VALUE = "scoring_accountvalue"
 
 _ACCOUNT_GROUP_SQL = {
     None: "NULL::text",
@@ -576,8 +585,10 @@ step_accounts AS (
 ),
 account_sums AS (
     SELECT step, {is_total} AS is_total, {group_column} AS group_key,
-           COUNT(*) AS accounts, SUM(COALESCE(account_mrr.closing_mrr, 0)) AS closing_mrr
+           COUNT(*) AS accounts, SUM(COALESCE(account_mrr.closing_mrr, 0)) AS closing_mrr,
+           SUM(account_value.clv) AS equity, MAX(account_value.as_of) AS equity_as_of
     FROM step_accounts LEFT JOIN field_account_mrr account_mrr USING (account_id)
+    LEFT JOIN {ACCOUNT_VALUE} account_value USING (account_id)
     GROUP BY {grouping}
 ),
 sums AS (
@@ -599,7 +610,8 @@ grid AS (
            sums.median_days, sums.amount, sums.on_time_rate,
            CASE WHEN steps.step IN ('renewed', 'expanded', 'contracted', 'churned')
                 THEN sums.moved_mrr ELSE account_sums.closing_mrr END AS mrr,
-           COALESCE(lost.count, 0) AS lost
+           COALESCE(lost.count, 0) AS lost,
+           account_sums.equity, account_sums.equity_as_of
     FROM groups
     CROSS JOIN (VALUES {steps_values}) AS steps (step, position)
     LEFT JOIN sums ON sums.step = steps.step AND sums.is_total = groups.is_total
@@ -617,7 +629,9 @@ SELECT is_total, group_key, step, count, accounts,
        CASE WHEN step = 'lead' THEN NULL ELSE COALESCE(mrr, 0) END,
        CASE WHEN step IN ('opportunity_created', 'won') THEN COALESCE(amount, 0) END,
        CASE WHEN step = 'won' THEN ROUND(count::numeric / NULLIF(count + lost, 0), 4) END,
-       CASE WHEN step = 'live' THEN on_time_rate END
+       CASE WHEN step = 'live' THEN on_time_rate END,
+       CASE WHEN step = 'lead' THEN NULL ELSE COALESCE(equity, 0) END,
+       CASE WHEN step = 'lead' THEN NULL ELSE equity_as_of END
 FROM grid
 ORDER BY is_total DESC, {_group_order(group_by)}, position
 """  # noqa: S608
@@ -998,7 +1012,9 @@ def _funnel(rows: list[tuple[Any, ...]], group_by: GroupBy | None) -> Funnel:
     grouped: dict[str | None, list[StepFigures]] = {}
     for is_total, raw_key, step, *values in rows:
         definition = definitions[step]
-        count, accounts, conversion, median, mrr, amount, win_rate, on_time = values
+        count, accounts, conversion, median, mrr, amount, win_rate, on_time, equity, valued = (
+            values
+        )
         figures = StepFigures(
             key=step,
             half=definition.half.value,
@@ -1011,6 +1027,8 @@ def _funnel(rows: list[tuple[Any, ...]], group_by: GroupBy | None) -> Funnel:
             amount=amount,
             win_rate=win_rate,
             on_time_rate=on_time,
+            equity=equity,
+            equity_as_of=valued,
         )
         if is_total:
             totals.append(figures)

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from apps.accounts.field.selectors import (
     FieldParameters,
@@ -18,8 +19,9 @@ from apps.accounts.field.selectors import (
     field_report,
     field_step_account_ids,
 )
+from apps.accounts.models import Account
 from apps.accounts.revenue.periods import Period
-from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, term
+from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, noon, term
 from fullfield.errors import Conflict, DomainError
 from fullfield.tenancy.models import Tenant
 
@@ -129,6 +131,55 @@ def test_a_step_names_the_accounts_behind_its_number(book: Book) -> None:
     assert field_step_account_ids(parameters=parameters(), step="lead") == won
     with pytest.raises(DomainError):
         field_step_account_ids(parameters=parameters(), step="signed")
+
+
+def value(accounts: dict[str, Account], clv: dict[str, int | None], as_of: str) -> None:
+    """Scoring's current value of these accounts, written as scoring writes its table."""
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO scoring_accountvalue (account_id, arr, revenue_12m, expansion_12m, "
+            "cost_to_serve_12m, clv, as_of) VALUES (%s, 0, 0, 0, 0, %s, %s)",
+            [(accounts[name].id, amount, noon(as_of)) for name, amount in clv.items()],
+        )
+
+
+def test_each_step_carries_the_customer_equity_of_its_accounts(book: Book) -> None:
+    clv = {"acme": 30000, "bolt": 50000, "echo": 10000, "frost": 2000, "glade": 4000}
+    value(book.accounts, clv, "2026-06-29")
+    value(book.accounts, {"kite": 6000, "halo": None}, "2026-06-28")
+
+    steps = {step.key: step for step in field_funnel(parameters=parameters()).steps}
+
+    equity = {key: step.equity for key, step in steps.items()}
+    assert equity == {
+        "lead": None,
+        "converted": d("80000.00"),  # Acme, Bolt
+        "opportunity_created": d("82000.00"),  # and Frost
+        "won": d("80000.00"),
+        "onboarding_started": d("80000.00"),
+        "live": d("30000.00"),  # Acme; Halo has no CLV yet
+        "adopted": d("30000.00"),
+        "renewed": d("10000.00"),  # Echo
+        "expanded": d("10000.00"),
+        "contracted": d("4000.00"),  # Glade
+        "churned": d("2000.00"),  # Frost
+    }
+    assert steps["converted"].equity_as_of == noon("2026-06-29")
+    assert steps["live"].equity_as_of == noon("2026-06-29")
+    assert steps["lead"].equity_as_of is None
+    by_squad = field_funnel(parameters=parameters(group_by=GroupBy.SQUAD)).groups
+    assert {group.key: group.steps[3].equity for group in by_squad} == {
+        None: d("50000.00"),  # Bolt's deal
+        7: d("30000.00"),  # Acme's
+        9: d("0"),
+    }
+
+
+@pytest.mark.usefixtures("book")
+def test_no_valuation_carries_no_equity() -> None:
+    steps = field_funnel(parameters=parameters()).steps
+    assert [step.equity for step in steps] == [None] + [d("0")] * 10
+    assert {step.equity_as_of for step in steps} == {None}
 
 
 @pytest.mark.usefixtures("book")
