@@ -663,12 +663,9 @@ COHORT_STEPS = (
 )
 
 
-def _cohorts_sql(group_by: GroupBy | None) -> str:
-    grouping = "GROUPING SETS ((month), (month, group_key))" if group_by else "month"
-    is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
-    group_column = "group_key" if group_by else "NULL::text"
-    return f"""
-WITH {_terms_cte()},
+def _cohort_reached_cte() -> str:
+    """`reached`: each account acquired in the period with the cohort steps it reached."""
+    return f"""{_terms_cte()},
 cohort AS (
     SELECT account_mrr.account_id, scope.group_key,
            date_trunc('month', account_mrr.first_paid_on)::date AS month,
@@ -707,6 +704,15 @@ reached AS (
     LEFT JOIN field_first_lead first_lead USING (account_id)
     LEFT JOIN adopting USING (account_id)
 )
+"""  # noqa: S608
+
+
+def _cohorts_sql(group_by: GroupBy | None) -> str:
+    grouping = "GROUPING SETS ((month), (month, group_key))" if group_by else "month"
+    is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
+    group_column = "group_key" if group_by else "NULL::text"
+    return f"""
+WITH {_cohort_reached_cte()}
 SELECT month, {is_total} AS is_total, {group_column} AS group_key,
        COUNT(*), SUM(starting_mrr), SUM(as_of_mrr),
        ROUND(SUM(as_of_mrr) / NULLIF(SUM(starting_mrr), 0), 4),
@@ -734,9 +740,9 @@ ORDER BY month, is_total DESC, {_group_order(group_by)}
 # --- leakage --------------------------------------------------------------------------------
 
 
-def _leakage_sql() -> str:
-    return f"""
-WITH {_terms_cte()},
+def _leaks_cte() -> str:
+    """`leaks`: every row lost at a step (LEAK_DEFINITIONS), with its reason where recorded."""
+    return f"""{_terms_cte()},
 leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     SELECT 'converted', 'lead', lead.id, NULL::bigint, NULL::numeric, NULL::numeric,
            lead.status::text
@@ -799,7 +805,13 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
         ORDER BY deal.close_date DESC LIMIT 1
     ) lost ON TRUE
     WHERE account_mrr.opening_mrr > 0 AND account_mrr.closing_mrr = 0
-),
+)
+"""  # noqa: S608
+
+
+def _leakage_sql() -> str:
+    return f"""
+WITH {_leaks_cte()},
 valued AS (
     -- Back-half accounts without a recorded reason: their latest poor survey response in the
     -- lookback window names the moment, else a heavy ticket load there.
@@ -1242,6 +1254,75 @@ def field_moments(*, parameters: FieldParameters) -> list[Moment]:
     with _reading(parameters) as (cursor, params):
         rows = _run(cursor, _moments_sql(), params)
     return _moments(rows)
+
+
+COHORT_MEMBERS = "accounts"
+_COHORT_REACHED = {
+    COHORT_MEMBERS: "TRUE",
+    "converted": "converted",
+    "won": "won",
+    "onboarding_started": "onboarding_started",
+    "live": "live",
+    "adopted": "adopted",
+    "renewed": "renewed",
+    "expanded": "as_of_mrr > starting_mrr AND starting_mrr > 0",
+    "contracted": "as_of_mrr > 0 AND as_of_mrr < starting_mrr",
+    "churned": "as_of_mrr = 0",
+}
+
+
+def _unknown(name: str, value: str, allowed: Sequence[str]) -> DomainError:
+    return DomainError(
+        f"No {name} {value!r}.", fields={name: [f"Must be one of {', '.join(allowed)}."]}
+    )
+
+
+def field_cohort_account_ids(
+    *, parameters: FieldParameters, month: date, step: str = COHORT_MEMBERS
+) -> list[int]:
+    """Ids of the accounts of one cohort (first paid in `month`) that reached `step` by as_of
+    (COHORT_STEPS), or all of them (`accounts`). Raises DomainError for an unknown step."""
+    if step not in _COHORT_REACHED:
+        raise _unknown("step", step, list(_COHORT_REACHED))
+    sql = f"""
+WITH {_cohort_reached_cte()}
+SELECT account_id FROM reached WHERE month = %(month)s AND {_COHORT_REACHED[step]}
+ORDER BY account_id
+"""  # noqa: S608
+    with _reading(parameters) as (cursor, params):
+        rows = _run(cursor, sql, {**params, "month": month.replace(day=1)})
+    return [account_id for (account_id,) in rows]
+
+
+def field_leak_account_ids(*, parameters: FieldParameters, step: str) -> list[int]:
+    """Ids of the accounts behind every row lost at one step (LEAK_DEFINITIONS); leads never
+    converted have none. Raises DomainError for an unknown step."""
+    if step not in LEAK_DEFINITIONS:
+        raise _unknown("step", step, list(LEAK_DEFINITIONS))
+    sql = f"""
+WITH {_leaks_cte()}
+SELECT DISTINCT account_id FROM leaks
+WHERE step = %(step)s AND account_id IS NOT NULL ORDER BY account_id
+"""  # noqa: S608
+    with _reading(parameters) as (cursor, params):
+        rows = _run(cursor, sql, {**params, "step": step})
+    return [account_id for (account_id,) in rows]
+
+
+def field_moment_account_ids(*, parameters: FieldParameters, moment: str, poor: bool) -> list[int]:
+    """Ids of the accounts that responded at `moment` in the period: those with a poor response
+    there (`poor`), or the rest, as the moments' comparison splits them."""
+    sql = f"""
+SELECT response.account_id FROM {SURVEY} response JOIN field_scope scope USING (account_id)
+WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
+  AND COALESCE(NULLIF(response.moment, ''), '(none)') = %(moment)s
+GROUP BY response.account_id
+HAVING bool_or({_poor_response_sql("response")}) = %(poor)s
+ORDER BY response.account_id
+"""  # noqa: S608
+    with _reading(parameters) as (cursor, params):
+        rows = _run(cursor, sql, {**params, "moment": moment, "poor": poor})
+    return [account_id for (account_id,) in rows]
 
 
 def field_report(*, parameters: FieldParameters) -> FieldReport:

@@ -12,9 +12,12 @@ from apps.accounts.field.selectors import (
     FieldParameters,
     GroupBy,
     StepFigures,
+    field_cohort_account_ids,
     field_cohorts,
     field_funnel,
+    field_leak_account_ids,
     field_leakage,
+    field_moment_account_ids,
     field_moments,
     field_report,
     field_step_account_ids,
@@ -390,3 +393,30 @@ def test_a_period_longer_than_three_years_is_refused() -> None:
             )
         )
     assert "end" in refused.value.fields
+
+
+def test_cohorts_leaks_and_moments_name_the_accounts_behind_them(book: Book) -> None:
+    ids = {name: account.id for name, account in book.accounts.items()}
+    february = START.replace(month=2)
+
+    def cohort(step: str = "accounts") -> list[int]:
+        return field_cohort_account_ids(parameters=parameters(), month=february, step=step)
+
+    assert cohort() == sorted([ids["acme"], ids["kite"]])
+    assert cohort("expanded") == [ids["acme"]]
+    assert cohort("won") == [ids["acme"]]
+    assert field_cohort_account_ids(
+        parameters=parameters(), month=START.replace(month=3), step="churned"
+    ) == [ids["bolt"]]
+    assert field_leak_account_ids(parameters=parameters(), step="adopted") == [ids["halo"]]
+    assert field_leak_account_ids(parameters=parameters(), step="churned") == [ids["frost"]]
+    assert field_leak_account_ids(parameters=parameters(), step="converted") == []
+    relationship = {"parameters": parameters(), "moment": "relationship"}
+    assert field_moment_account_ids(**relationship, poor=True) == [ids["halo"]]
+    assert field_moment_account_ids(**relationship, poor=False) == sorted(
+        [ids["glade"], ids["bolt"]]
+    )
+    with pytest.raises(DomainError):
+        field_leak_account_ids(parameters=parameters(), step="signed")
+    with pytest.raises(DomainError):
+        cohort("signed")
