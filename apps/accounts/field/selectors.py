@@ -110,8 +110,7 @@ STEP_DEFINITIONS: tuple[StepDefinition, ...] = (
         "lead",
         Half.FRONT,
         "Leads",
-        "Leads created in the period (by their source and campaign). MRR and equity carried: "
-        "null.",
+        "Leads created in the period (by their source and campaign). MRR and equity carried: null.",
     ),
     StepDefinition(
         "converted",
@@ -1024,9 +1023,7 @@ def _funnel(rows: list[tuple[Any, ...]], group_by: GroupBy | None) -> Funnel:
     grouped: dict[str | None, list[StepFigures]] = {}
     for is_total, raw_key, step, *values in rows:
         definition = definitions[step]
-        count, accounts, conversion, median, mrr, amount, win_rate, on_time, equity, valued = (
-            values
-        )
+        count, accounts, conversion, median, mrr, amount, win_rate, on_time, equity, valued = values
         figures = StepFigures(
             key=step,
             half=definition.half.value,

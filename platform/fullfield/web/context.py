@@ -10,6 +10,7 @@ from django_tenants.utils import get_public_schema_name
 TENANT_SECTIONS = (
     ("Dashboard", "/"),
     ("Accounts", "/accounts/"),
+    ("Field", "/field/"),
     ("Integrations", "/integrations/"),
     ("API docs", "/api/docs/"),
 )
