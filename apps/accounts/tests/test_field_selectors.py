@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -136,7 +137,7 @@ def test_a_step_names_the_accounts_behind_its_number(book: Book) -> None:
         field_step_account_ids(parameters=parameters(), step="signed")
 
 
-def value(accounts: dict[str, Account], clv: dict[str, int | None], as_of: str) -> None:
+def value(accounts: Mapping[str, Account], clv: Mapping[str, int | None], as_of: str) -> None:
     """Scoring's current value of these accounts, written as scoring writes its table."""
     with connection.cursor() as cursor:
         cursor.executemany(
@@ -411,11 +412,12 @@ def test_cohorts_leaks_and_moments_name_the_accounts_behind_them(book: Book) -> 
     assert field_leak_account_ids(parameters=parameters(), step="adopted") == [ids["halo"]]
     assert field_leak_account_ids(parameters=parameters(), step="churned") == [ids["frost"]]
     assert field_leak_account_ids(parameters=parameters(), step="converted") == []
-    relationship = {"parameters": parameters(), "moment": "relationship"}
-    assert field_moment_account_ids(**relationship, poor=True) == [ids["halo"]]
-    assert field_moment_account_ids(**relationship, poor=False) == sorted(
-        [ids["glade"], ids["bolt"]]
-    )
+
+    def moment(poor: bool) -> list[int]:
+        return field_moment_account_ids(parameters=parameters(), moment="relationship", poor=poor)
+
+    assert moment(poor=True) == [ids["halo"]]
+    assert moment(poor=False) == sorted([ids["glade"], ids["bolt"]])
     with pytest.raises(DomainError):
         field_leak_account_ids(parameters=parameters(), step="signed")
     with pytest.raises(DomainError):

@@ -248,18 +248,18 @@ def _context(filters: FieldFilters) -> dict[str, Any]:
     funnel = charts.funnel_chart(
         [
             charts.FunnelStep(
-                label=row["short"],
-                value=float(row["step"].count),
-                half=row["step"].half,
-                title=f"{row['step'].label}: {row['step'].count:,} ({row['step'].accounts:,} "
-                f"accounts, MRR {_money(row['step'].mrr)})",
-                href=row["href"],
+                label=SHORT_LABELS[step.key],
+                value=float(step.count),
+                half=step.half,
+                title=f"{step.label}: {step.count:,} ({step.accounts:,} accounts, "
+                f"MRR {_money(step.mrr)})",
+                href=link("step", step.key),
             )
-            for row in steps
+            for step in report.funnel.steps
         ],
         label=(
             "The field from lead to churn, left to right: "
-            + ", ".join(f"{row['short']} {row['step'].count:,}" for row in steps)
+            + ", ".join(f"{SHORT_LABELS[step.key]} {step.count:,}" for step in report.funnel.steps)
         ),
     )
     cohorts = [
