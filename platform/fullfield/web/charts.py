@@ -305,7 +305,6 @@ def funnel_chart(
         marks.append(
             (
                 item.href or "#",
-                item.title or f"{item.label}: {item.value:g}",
                 f"bar bar-{item.half}",
                 f"{x + step * 0.15:.1f}",
                 f"{y:.1f}",
@@ -334,7 +333,7 @@ def funnel_chart(
         ),
         format_html_join(
             "",
-            '<a href="{}" aria-label="{}"><rect class="{}" x="{}" y="{}" width="{}" height="{}">'
+            '<a href="{}"><rect class="{}" x="{}" y="{}" width="{}" height="{}">'
             "<title>{}</title></rect>"
             '<text class="value" x="{}" y="{}" text-anchor="middle">{}</text>'
             '<text x="{}" y="{}" text-anchor="middle">{}</text></a>',
