@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
@@ -24,6 +25,9 @@ from fullfield.web import charts, selectors
 
 PERIODS = tuple((months, f"Last {months} months") for months in (3, 6, 12, 24))
 DEFAULT_MONTHS = 12
+# A year of a large tenant's field takes seconds to compute: the page keeps each report this
+# long and shows when it was computed.
+REPORT_CACHE_SECONDS = 300
 SHORT_LABELS = {
     "lead": "Leads",
     "converted": "Converted",
@@ -223,9 +227,25 @@ def _main_score(moment: field_selectors.Moment) -> str:
     return "nps" if moment.nps is not None else "csat" if moment.csat is not None else "ces"
 
 
+def field_cache_key(filters: FieldFilters) -> str:
+    return f"web:field:{filters.today.isoformat()}:{filters.query()}"
+
+
+def _report(filters: FieldFilters) -> tuple[FieldReport, dt.datetime]:
+    """The report for these filters and when it was computed: like the dashboard's revenue,
+    recomputed at most every REPORT_CACHE_SECONDS (cache keys are per tenant), and the page
+    says when it was computed."""
+    cached = cache.get(field_cache_key(filters))
+    if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[0], FieldReport):
+        return cached[0], cached[1]
+    computed = (field_selectors.field_report(parameters=filters.parameters), timezone.now())
+    cache.set(field_cache_key(filters), computed, timeout=REPORT_CACHE_SECONDS)
+    return computed
+
+
 def _context(filters: FieldFilters) -> dict[str, Any]:
     parameters = filters.parameters
-    report: FieldReport = field_selectors.field_report(parameters=parameters)
+    report, computed_at = _report(filters)
     period = parameters.period
 
     def link(kind: str, key: str, detail: str = "") -> str:
@@ -320,7 +340,7 @@ def _context(filters: FieldFilters) -> dict[str, Any]:
         "leaks": leaks,
         "moments": moments,
         "equity_as_of": max(valued) if valued else None,
-        "computed_at": timezone.now(),
+        "computed_at": computed_at,
     }
 
 

@@ -7,13 +7,18 @@ import html
 import re
 
 import pytest
+from django.core.cache import cache
 
+from apps.accounts.models import Account
 from apps.accounts.tests.field_book import Book, build_book
+from fullfield.web import field
 from tests.fixtures import TenantClient
 
 
 @pytest.fixture
-def book(tenant_a: object) -> Book:
+def book(tenant_a: object, monkeypatch: pytest.MonkeyPatch) -> Book:
+    # Each test builds the book anew (new ids): no report kept from another test.
+    monkeypatch.setattr(field, "REPORT_CACHE_SECONDS", 0)
     return build_book()
 
 
@@ -116,3 +121,23 @@ def test_signed_out_visitors_are_sent_to_sign_in(client_a: TenantClient) -> None
     response = client_a.get("/field/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+
+
+def test_the_report_is_kept_a_few_minutes_and_says_when_it_was_computed(
+    alice_client: TenantClient, book: Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(field, "REPORT_CACHE_SECONDS", 300)
+    key = field.field_cache_key(field._filters(alice_client.get("/field/").wsgi_request))
+    cache.delete(key)
+    try:
+        first = alice_client.get("/field/").content.decode()
+        Account.objects.filter(pk=book.accounts["frost"].pk).update(name="Frost Renamed")
+        again = alice_client.get("/field/").content.decode()
+        cache.delete(key)
+        fresh = alice_client.get("/field/").content.decode()
+    finally:
+        cache.delete(key)
+    computed = re.search(r"computed <time datetime=\"([^\"]+)\"", first)
+    assert computed and computed.group(1) in again
+    assert "Frost Renamed" not in again  # the kept report, dated
+    assert "Frost Renamed" in fresh
