@@ -433,14 +433,15 @@ SELECT term.account_id,
        MIN(term.period_start) FILTER (WHERE term.mrr > 0) AS first_paid_on,
        MAX(term.period_end) FILTER (WHERE term.period_end > %(opening)s
            AND term.period_end <= %(end)s) AS last_end_in_period
-FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
+FROM {SUBSCRIPTION} term
 WHERE term.status = ANY(%(counting_statuses)s)
+  AND {_in_scope("term")}
 GROUP BY term.account_id""",  # noqa: S608
         f"""
 CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS
 SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
        reached.day AS adopted_on
-FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+FROM {PLAN} plan
 LEFT JOIN LATERAL (
     SELECT daily.day FROM (
         SELECT usage.day, SUM(SUM(usage.event_count)) OVER (ORDER BY usage.day) AS running
@@ -456,17 +457,26 @@ LEFT JOIN LATERAL (
     ORDER BY daily.day LIMIT 1
 ) reached ON TRUE
 WHERE plan.completed_on >= %(start)s - %(adoption_days)s
-  AND plan.completed_on <= %(as_of)s""",  # noqa: S608
+  AND plan.completed_on <= %(as_of)s
+  AND {_in_scope("plan")}""",  # noqa: S608
         f"ANALYZE {', '.join(TEMP_TABLES)}",
     ]
+
+
+def _in_scope(alias: str) -> str:
+    """The row's account is in scope. Without a segment or squad every account is, and the
+    planner drops the test (values are bound client-side, so `NOT false OR ...` folds to
+    true): no join with the whole scope for nothing."""
+    return f"(NOT %(scoped)s OR {alias}.account_id IN (SELECT account_id FROM field_scope))"  # noqa: S608
 
 
 def _terms_cte() -> str:
     return f"""
 terms AS (
     SELECT term.account_id, term.mrr, term.period_start, term.period_end, term.change_kind
-    FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
+    FROM {SUBSCRIPTION} term
     WHERE term.status = ANY(%(counting_statuses)s)
+      AND {_in_scope("term")}
 )"""  # noqa: S608
 
 
@@ -760,14 +770,16 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     UNION ALL
     SELECT 'won', 'opportunity', deal.id, deal.account_id, NULL, deal.amount,
            deal.loss_reason
-    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    FROM {OPPORTUNITY} deal
     WHERE deal.kind = 'new' AND deal.status = 'lost'
+      AND {_in_scope("deal")}
       AND deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s
       AND (deal.close_date IS NULL OR deal.close_date <= %(as_of)s)
     UNION ALL
     SELECT 'onboarding_started', 'opportunity', deal.id, deal.account_id, NULL, deal.amount, ''
-    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    FROM {OPPORTUNITY} deal
     WHERE deal.kind = 'new' AND deal.status = 'won'
+      AND {_in_scope("deal")}
       AND deal.close_date >= %(start)s AND deal.close_date < %(end)s
       AND NOT EXISTS (
           SELECT FROM {PLAN} plan WHERE plan.account_id = deal.account_id
@@ -776,8 +788,9 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     UNION ALL
     SELECT 'live', 'onboarding_plan', plan.id, plan.account_id, NULL, NULL,
            CASE WHEN plan.target_live_on < %(as_of)s THEN 'past target' ELSE 'in progress' END
-    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+    FROM {PLAN} plan
     WHERE plan.started_on >= %(start)s AND plan.started_on < %(end)s
+      AND {_in_scope("plan")}
       AND (plan.completed_on IS NULL OR plan.completed_on > %(as_of)s)
     UNION ALL
     SELECT 'adopted', 'account', adoption.account_id, adoption.account_id, NULL, NULL, ''
@@ -879,8 +892,9 @@ responses AS (
            {_utc_day("response.responded_at")} AS day,
            date_trunc('month', {_utc_day("response.responded_at")})::date AS month,
            {_poor_response_sql("response")} AS poor
-    FROM {SURVEY} response JOIN field_scope scope USING (account_id)
+    FROM {SURVEY} response
     WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
+      AND {_in_scope("response")}
 ),
 all_scores AS (
     -- The moment's figures and its monthly trend in one pass over the responses.
@@ -946,13 +960,15 @@ def _foreign_currency_sql() -> str:
     return f"""
 WITH {_terms_cte()}
 SELECT currency, COUNT(*) FROM (
-    SELECT term.currency FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
+    SELECT term.currency FROM {SUBSCRIPTION} term
     WHERE term.status = ANY(%(counting_statuses)s) AND term.currency <> %(currency)s
+      AND {_in_scope("term")}
       AND daterange(term.period_start, term.period_end)
           && daterange(%(opening)s::date, GREATEST(%(as_of)s, %(closing)s)::date, '[]')
     UNION ALL
-    SELECT deal.currency FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    SELECT deal.currency FROM {OPPORTUNITY} deal
     WHERE deal.kind = 'new' AND deal.currency <> %(currency)s
+      AND {_in_scope("deal")}
       AND ((deal.close_date >= %(start)s AND deal.close_date < %(end)s)
            OR (deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s))
 ) foreign_money
@@ -1310,8 +1326,9 @@ def field_moment_account_ids(*, parameters: FieldParameters, moment: str, poor: 
     """Ids of the accounts that responded at `moment` in the period: those with a poor response
     there (`poor`), or the rest, as the moments' comparison splits them."""
     sql = f"""
-SELECT response.account_id FROM {SURVEY} response JOIN field_scope scope USING (account_id)
+SELECT response.account_id FROM {SURVEY} response
 WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
+  AND {_in_scope("response")}
   AND COALESCE(NULLIF(response.moment, ''), '(none)') = %(moment)s
 GROUP BY response.account_id
 HAVING bool_or({_poor_response_sql("response")}) = %(poor)s
