@@ -104,6 +104,7 @@ def _pages(tenant: Tenant) -> list[tuple[str, str]]:
         ("accounts, search", f"/accounts/?q={sample.split()[0]}"),
         ("accounts, htmx sort (partial)", "/accounts/?sort=-mrr&hx=1"),
         ("account 360", f"/accounts/{account_id}/"),
+        ("field, 12 months (report cached)", "/field/"),
         ("integrations: imports", "/integrations/imports/"),
         ("integrations: job log", "/integrations/jobs/"),
         ("integrations: API keys", "/integrations/api-keys/"),

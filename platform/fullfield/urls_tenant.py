@@ -14,6 +14,7 @@ from fullfield.api.exceptions import json_bad_request, json_not_found, json_serv
 from fullfield.api.views import WhoAmIApi, healthz
 from fullfield.tenancy.api import TenantSettingsApi
 from fullfield.web import accounts as account_pages
+from fullfield.web import field as field_pages
 from fullfield.web import views as web_views
 
 api_v1: list[URLPattern | URLResolver] = [
@@ -53,6 +54,7 @@ urlpatterns = [
     path("accounts/", account_pages.account_list, name="account-list"),
     path("accounts/export.csv", account_pages.account_export, name="account-export"),
     path("accounts/<int:account_id>/", account_pages.account_detail, name="account-detail"),
+    path("field/", field_pages.field_page, name="field"),
     path("integrations/", include("apps.integrations.page_urls")),
     path("queues/", include(squad_pages.queue_urlpatterns)),
     path("squads/", include(squad_pages.squad_urlpatterns)),

@@ -46,9 +46,12 @@ CONVENTIONS = (
     "Conversion is a step's count / the previous step's count in the same period (a flow "
     "ratio that can exceed 1; cohorts give per-account conversion). MRR carried is the closing "
     "MRR of the step's distinct accounts, or for renewed/expanded/contracted/churned the MRR "
-    "that moved. Customer equity (CLV) per step is not included yet. Groups: `segment` and "
-    "`squad` are the account's current ones, `source` and `campaign` those of the lead it was "
-    "first converted from ('' when none); leads never converted are in the null group of "
+    "that moved. Customer equity carried is the sum of the step's distinct accounts' current "
+    "CLV as scoring last valued them (at `equity_as_of`; accounts not valued yet add nothing): "
+    "today's value of the accounts that passed the step, not their value then. Groups: "
+    "`segment` and `squad` are the account's current ones, `source` and `campaign` those of "
+    "the lead it was first converted from ('' when none); leads never converted are in the null "
+    "group of "
     "segment and squad and left out when `segment` or `squad` limits the figures. Amounts are "
     "in the tenant's currency; a counting term in force from the opening day to `as_of`, or a "
     "new-business opportunity created or closing in the period, in another currency refuses "
@@ -117,6 +120,17 @@ class StepSerializer(serializers.Serializer[Any]):
     amount = _money(
         "Sum of the opportunities' amounts (opportunity_created and won); null elsewhere.",
         allow_null=True,
+    )
+    equity = _money(
+        "Customer equity carried: the sum of the current CLV (scoring's latest valuation) of "
+        "the step's distinct accounts; accounts not valued yet add nothing. Null for leads.",
+        allow_null=True,
+    )
+    equity_as_of = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When scoring last valued those accounts (the latest among them); null when "
+        "none is valued.",
     )
     win_rate = _ratio(
         "won / (won + lost) among new-business opportunities closing in the period; won only."

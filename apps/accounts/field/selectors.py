@@ -28,8 +28,11 @@ Definitions (the API schema repeats them; `STEP_DEFINITIONS` is the one source o
   are considered (for cohorts too).
 - Poor survey responses: NPS 0-6 (detractors), CSAT 1-2 (of 5), CES 1-3 (of 7, where 7 is
   effortless).
-- Customer equity (sum of CLV) per step is not included yet: CLV comes from scoring, which
-  this app does not import.
+- Customer equity carried by a step is the sum of the current CLV of the step's distinct
+  accounts, as scoring last valued them (its account value table, read by name: this app
+  imports no scoring code); accounts not valued yet add nothing, and `equity_as_of` is the
+  latest valuation time among them. It is today's value of those accounts, not their value
+  on the closing day (scoring keeps no CLV history per step).
 - Groups: segment and squad are the account's current ones; source and campaign are those of
   the lead the account was first converted from (an account without one is in the '' group).
   A lead that was never converted has no account, so it belongs to the null group of
@@ -107,7 +110,7 @@ STEP_DEFINITIONS: tuple[StepDefinition, ...] = (
         "lead",
         Half.FRONT,
         "Leads",
-        "Leads created in the period (by their source and campaign). MRR carried: null.",
+        "Leads created in the period (by their source and campaign). MRR and equity carried: null.",
     ),
     StepDefinition(
         "converted",
@@ -249,6 +252,8 @@ class StepFigures:
     amount: Decimal | None = None
     win_rate: Decimal | None = None
     on_time_rate: Decimal | None = None
+    equity: Decimal | None = None
+    equity_as_of: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -367,6 +372,9 @@ SUBSCRIPTION = Subscription._meta.db_table
 SURVEY = SurveyResponse._meta.db_table
 TICKET = Ticket._meta.db_table
 USAGE_DAY = UsageDay._meta.db_table
+# Scoring's current value per account (account_id, clv, as_of), read by name as the revenue
+# metrics read the squads table: accounts is the shared record and imports no other app.
+ACCOUNT_VALUE = "scoring_accountvalue"
 
 _ACCOUNT_GROUP_SQL = {
     None: "NULL::text",
@@ -425,14 +433,15 @@ SELECT term.account_id,
        MIN(term.period_start) FILTER (WHERE term.mrr > 0) AS first_paid_on,
        MAX(term.period_end) FILTER (WHERE term.period_end > %(opening)s
            AND term.period_end <= %(end)s) AS last_end_in_period
-FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
+FROM {SUBSCRIPTION} term
 WHERE term.status = ANY(%(counting_statuses)s)
+  AND {_in_scope("term")}
 GROUP BY term.account_id""",  # noqa: S608
         f"""
 CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS
 SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
        reached.day AS adopted_on
-FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+FROM {PLAN} plan
 LEFT JOIN LATERAL (
     SELECT daily.day FROM (
         SELECT usage.day, SUM(SUM(usage.event_count)) OVER (ORDER BY usage.day) AS running
@@ -448,17 +457,26 @@ LEFT JOIN LATERAL (
     ORDER BY daily.day LIMIT 1
 ) reached ON TRUE
 WHERE plan.completed_on >= %(start)s - %(adoption_days)s
-  AND plan.completed_on <= %(as_of)s""",  # noqa: S608
+  AND plan.completed_on <= %(as_of)s
+  AND {_in_scope("plan")}""",  # noqa: S608
         f"ANALYZE {', '.join(TEMP_TABLES)}",
     ]
+
+
+def _in_scope(alias: str) -> str:
+    """The row's account is in scope. Without a segment or squad every account is, and the
+    planner drops the test (values are bound client-side, so `NOT false OR ...` folds to
+    true): no join with the whole scope for nothing."""
+    return f"(NOT %(scoped)s OR {alias}.account_id IN (SELECT account_id FROM field_scope))"  # noqa: S608
 
 
 def _terms_cte() -> str:
     return f"""
 terms AS (
     SELECT term.account_id, term.mrr, term.period_start, term.period_end, term.change_kind
-    FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
+    FROM {SUBSCRIPTION} term
     WHERE term.status = ANY(%(counting_statuses)s)
+      AND {_in_scope("term")}
 )"""  # noqa: S608
 
 
@@ -576,8 +594,10 @@ step_accounts AS (
 ),
 account_sums AS (
     SELECT step, {is_total} AS is_total, {group_column} AS group_key,
-           COUNT(*) AS accounts, SUM(COALESCE(account_mrr.closing_mrr, 0)) AS closing_mrr
+           COUNT(*) AS accounts, SUM(COALESCE(account_mrr.closing_mrr, 0)) AS closing_mrr,
+           SUM(account_value.clv) AS equity, MAX(account_value.as_of) AS equity_as_of
     FROM step_accounts LEFT JOIN field_account_mrr account_mrr USING (account_id)
+    LEFT JOIN {ACCOUNT_VALUE} account_value USING (account_id)
     GROUP BY {grouping}
 ),
 sums AS (
@@ -599,7 +619,8 @@ grid AS (
            sums.median_days, sums.amount, sums.on_time_rate,
            CASE WHEN steps.step IN ('renewed', 'expanded', 'contracted', 'churned')
                 THEN sums.moved_mrr ELSE account_sums.closing_mrr END AS mrr,
-           COALESCE(lost.count, 0) AS lost
+           COALESCE(lost.count, 0) AS lost,
+           account_sums.equity, account_sums.equity_as_of
     FROM groups
     CROSS JOIN (VALUES {steps_values}) AS steps (step, position)
     LEFT JOIN sums ON sums.step = steps.step AND sums.is_total = groups.is_total
@@ -617,7 +638,9 @@ SELECT is_total, group_key, step, count, accounts,
        CASE WHEN step = 'lead' THEN NULL ELSE COALESCE(mrr, 0) END,
        CASE WHEN step IN ('opportunity_created', 'won') THEN COALESCE(amount, 0) END,
        CASE WHEN step = 'won' THEN ROUND(count::numeric / NULLIF(count + lost, 0), 4) END,
-       CASE WHEN step = 'live' THEN on_time_rate END
+       CASE WHEN step = 'live' THEN on_time_rate END,
+       CASE WHEN step = 'lead' THEN NULL ELSE COALESCE(equity, 0) END,
+       CASE WHEN step = 'lead' THEN NULL ELSE equity_as_of END
 FROM grid
 ORDER BY is_total DESC, {_group_order(group_by)}, position
 """  # noqa: S608
@@ -649,12 +672,9 @@ COHORT_STEPS = (
 )
 
 
-def _cohorts_sql(group_by: GroupBy | None) -> str:
-    grouping = "GROUPING SETS ((month), (month, group_key))" if group_by else "month"
-    is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
-    group_column = "group_key" if group_by else "NULL::text"
-    return f"""
-WITH {_terms_cte()},
+def _cohort_reached_cte() -> str:
+    """`reached`: each account acquired in the period with the cohort steps it reached."""
+    return f"""{_terms_cte()},
 cohort AS (
     SELECT account_mrr.account_id, scope.group_key,
            date_trunc('month', account_mrr.first_paid_on)::date AS month,
@@ -693,6 +713,15 @@ reached AS (
     LEFT JOIN field_first_lead first_lead USING (account_id)
     LEFT JOIN adopting USING (account_id)
 )
+"""  # noqa: S608
+
+
+def _cohorts_sql(group_by: GroupBy | None) -> str:
+    grouping = "GROUPING SETS ((month), (month, group_key))" if group_by else "month"
+    is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
+    group_column = "group_key" if group_by else "NULL::text"
+    return f"""
+WITH {_cohort_reached_cte()}
 SELECT month, {is_total} AS is_total, {group_column} AS group_key,
        COUNT(*), SUM(starting_mrr), SUM(as_of_mrr),
        ROUND(SUM(as_of_mrr) / NULLIF(SUM(starting_mrr), 0), 4),
@@ -720,9 +749,9 @@ ORDER BY month, is_total DESC, {_group_order(group_by)}
 # --- leakage --------------------------------------------------------------------------------
 
 
-def _leakage_sql() -> str:
-    return f"""
-WITH {_terms_cte()},
+def _leaks_cte() -> str:
+    """`leaks`: every row lost at a step (LEAK_DEFINITIONS), with its reason where recorded."""
+    return f"""{_terms_cte()},
 leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     SELECT 'converted', 'lead', lead.id, NULL::bigint, NULL::numeric, NULL::numeric,
            lead.status::text
@@ -741,14 +770,16 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     UNION ALL
     SELECT 'won', 'opportunity', deal.id, deal.account_id, NULL, deal.amount,
            deal.loss_reason
-    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    FROM {OPPORTUNITY} deal
     WHERE deal.kind = 'new' AND deal.status = 'lost'
+      AND {_in_scope("deal")}
       AND deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s
       AND (deal.close_date IS NULL OR deal.close_date <= %(as_of)s)
     UNION ALL
     SELECT 'onboarding_started', 'opportunity', deal.id, deal.account_id, NULL, deal.amount, ''
-    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    FROM {OPPORTUNITY} deal
     WHERE deal.kind = 'new' AND deal.status = 'won'
+      AND {_in_scope("deal")}
       AND deal.close_date >= %(start)s AND deal.close_date < %(end)s
       AND NOT EXISTS (
           SELECT FROM {PLAN} plan WHERE plan.account_id = deal.account_id
@@ -757,8 +788,9 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
     UNION ALL
     SELECT 'live', 'onboarding_plan', plan.id, plan.account_id, NULL, NULL,
            CASE WHEN plan.target_live_on < %(as_of)s THEN 'past target' ELSE 'in progress' END
-    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+    FROM {PLAN} plan
     WHERE plan.started_on >= %(start)s AND plan.started_on < %(end)s
+      AND {_in_scope("plan")}
       AND (plan.completed_on IS NULL OR plan.completed_on > %(as_of)s)
     UNION ALL
     SELECT 'adopted', 'account', adoption.account_id, adoption.account_id, NULL, NULL, ''
@@ -785,7 +817,13 @@ leaks (step, kind, id, account_id, mrr, amount, reason) AS (
         ORDER BY deal.close_date DESC LIMIT 1
     ) lost ON TRUE
     WHERE account_mrr.opening_mrr > 0 AND account_mrr.closing_mrr = 0
-),
+)
+"""  # noqa: S608
+
+
+def _leakage_sql() -> str:
+    return f"""
+WITH {_leaks_cte()},
 valued AS (
     -- Back-half accounts without a recorded reason: their latest poor survey response in the
     -- lookback window names the moment, else a heavy ticket load there.
@@ -854,8 +892,9 @@ responses AS (
            {_utc_day("response.responded_at")} AS day,
            date_trunc('month', {_utc_day("response.responded_at")})::date AS month,
            {_poor_response_sql("response")} AS poor
-    FROM {SURVEY} response JOIN field_scope scope USING (account_id)
+    FROM {SURVEY} response
     WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
+      AND {_in_scope("response")}
 ),
 all_scores AS (
     -- The moment's figures and its monthly trend in one pass over the responses.
@@ -921,13 +960,15 @@ def _foreign_currency_sql() -> str:
     return f"""
 WITH {_terms_cte()}
 SELECT currency, COUNT(*) FROM (
-    SELECT term.currency FROM {SUBSCRIPTION} term JOIN field_scope scope USING (account_id)
+    SELECT term.currency FROM {SUBSCRIPTION} term
     WHERE term.status = ANY(%(counting_statuses)s) AND term.currency <> %(currency)s
+      AND {_in_scope("term")}
       AND daterange(term.period_start, term.period_end)
           && daterange(%(opening)s::date, GREATEST(%(as_of)s, %(closing)s)::date, '[]')
     UNION ALL
-    SELECT deal.currency FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    SELECT deal.currency FROM {OPPORTUNITY} deal
     WHERE deal.kind = 'new' AND deal.currency <> %(currency)s
+      AND {_in_scope("deal")}
       AND ((deal.close_date >= %(start)s AND deal.close_date < %(end)s)
            OR (deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s))
 ) foreign_money
@@ -998,7 +1039,7 @@ def _funnel(rows: list[tuple[Any, ...]], group_by: GroupBy | None) -> Funnel:
     grouped: dict[str | None, list[StepFigures]] = {}
     for is_total, raw_key, step, *values in rows:
         definition = definitions[step]
-        count, accounts, conversion, median, mrr, amount, win_rate, on_time = values
+        count, accounts, conversion, median, mrr, amount, win_rate, on_time, equity, valued = values
         figures = StepFigures(
             key=step,
             half=definition.half.value,
@@ -1011,6 +1052,8 @@ def _funnel(rows: list[tuple[Any, ...]], group_by: GroupBy | None) -> Funnel:
             amount=amount,
             win_rate=win_rate,
             on_time_rate=on_time,
+            equity=equity,
+            equity_as_of=valued,
         )
         if is_total:
             totals.append(figures)
@@ -1224,6 +1267,76 @@ def field_moments(*, parameters: FieldParameters) -> list[Moment]:
     with _reading(parameters) as (cursor, params):
         rows = _run(cursor, _moments_sql(), params)
     return _moments(rows)
+
+
+COHORT_MEMBERS = "accounts"
+_COHORT_REACHED = {
+    COHORT_MEMBERS: "TRUE",
+    "converted": "converted",
+    "won": "won",
+    "onboarding_started": "onboarding_started",
+    "live": "live",
+    "adopted": "adopted",
+    "renewed": "renewed",
+    "expanded": "as_of_mrr > starting_mrr AND starting_mrr > 0",
+    "contracted": "as_of_mrr > 0 AND as_of_mrr < starting_mrr",
+    "churned": "as_of_mrr = 0",
+}
+
+
+def _unknown(name: str, value: str, allowed: Sequence[str]) -> DomainError:
+    return DomainError(
+        f"No {name} {value!r}.", fields={name: [f"Must be one of {', '.join(allowed)}."]}
+    )
+
+
+def field_cohort_account_ids(
+    *, parameters: FieldParameters, month: date, step: str = COHORT_MEMBERS
+) -> list[int]:
+    """Ids of the accounts of one cohort (first paid in `month`) that reached `step` by as_of
+    (COHORT_STEPS), or all of them (`accounts`). Raises DomainError for an unknown step."""
+    if step not in _COHORT_REACHED:
+        raise _unknown("step", step, list(_COHORT_REACHED))
+    sql = f"""
+WITH {_cohort_reached_cte()}
+SELECT account_id FROM reached WHERE month = %(month)s AND {_COHORT_REACHED[step]}
+ORDER BY account_id
+"""  # noqa: S608
+    with _reading(parameters) as (cursor, params):
+        rows = _run(cursor, sql, {**params, "month": month.replace(day=1)})
+    return [account_id for (account_id,) in rows]
+
+
+def field_leak_account_ids(*, parameters: FieldParameters, step: str) -> list[int]:
+    """Ids of the accounts behind every row lost at one step (LEAK_DEFINITIONS); leads never
+    converted have none. Raises DomainError for an unknown step."""
+    if step not in LEAK_DEFINITIONS:
+        raise _unknown("step", step, list(LEAK_DEFINITIONS))
+    sql = f"""
+WITH {_leaks_cte()}
+SELECT DISTINCT account_id FROM leaks
+WHERE step = %(step)s AND account_id IS NOT NULL ORDER BY account_id
+"""  # noqa: S608
+    with _reading(parameters) as (cursor, params):
+        rows = _run(cursor, sql, {**params, "step": step})
+    return [account_id for (account_id,) in rows]
+
+
+def field_moment_account_ids(*, parameters: FieldParameters, moment: str, poor: bool) -> list[int]:
+    """Ids of the accounts that responded at `moment` in the period: those with a poor response
+    there (`poor`), or the rest, as the moments' comparison splits them."""
+    sql = f"""
+SELECT response.account_id FROM {SURVEY} response
+WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
+  AND {_in_scope("response")}
+  AND COALESCE(NULLIF(response.moment, ''), '(none)') = %(moment)s
+GROUP BY response.account_id
+HAVING bool_or({_poor_response_sql("response")}) = %(poor)s
+ORDER BY response.account_id
+"""  # noqa: S608
+    with _reading(parameters) as (cursor, params):
+        rows = _run(cursor, sql, {**params, "moment": moment, "poor": poor})
+    return [account_id for (account_id,) in rows]
 
 
 def field_report(*, parameters: FieldParameters) -> FieldReport:

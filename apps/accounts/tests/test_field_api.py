@@ -48,6 +48,9 @@ def test_a_revenue_leader_reads_the_whole_field(api_a: TenantClient) -> None:
     assert steps["churned"]["half"] == "back"
     assert steps["churned"]["mrr"] == "800.00"
     assert steps["lead"]["mrr"] is None
+    # Nothing is valued by scoring in this book: no equity carried, and no valuation time.
+    assert (steps["won"]["equity"], steps["won"]["equity_as_of"]) == ("0.00", None)
+    assert steps["lead"]["equity"] is None
     assert body["funnel"]["groups"] == []
     assert [cohort["month"] for cohort in body["cohorts"]] == ["2026-02-01", "2026-03-01"]
     assert body["cohorts"][0]["net_revenue_retention"] == "1.3333"
@@ -197,7 +200,7 @@ def test_the_schema_documents_every_definition(api_a: TenantClient) -> None:
         "`won` (front half)",
         "`adopted` (back half)",
         "flow ratio",
-        "Customer equity (CLV) per step is not included yet",
+        "Customer equity carried is the sum of the step's distinct accounts' current CLV",
         "`churned`: Accounts that churned in the period",
     ):
         assert phrase in operation["description"], phrase
@@ -223,3 +226,5 @@ def test_the_schema_documents_every_definition(api_a: TenantClient) -> None:
         described = [key for key, value in properties.items() if value.get("description")]
         assert len(described) >= len(properties) - 2, name
     assert "won / (won + lost)" in components["Step"]["properties"]["win_rate"]["description"]
+    assert "current CLV" in components["Step"]["properties"]["equity"]["description"]
+    assert "valued" in components["Step"]["properties"]["equity_as_of"]["description"]

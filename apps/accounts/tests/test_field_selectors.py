@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 
 from apps.accounts.field.selectors import (
     FieldParameters,
     GroupBy,
     StepFigures,
+    field_cohort_account_ids,
     field_cohorts,
     field_funnel,
+    field_leak_account_ids,
     field_leakage,
+    field_moment_account_ids,
     field_moments,
     field_report,
     field_step_account_ids,
 )
+from apps.accounts.models import Account
 from apps.accounts.revenue.periods import Period
-from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, term
+from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, noon, term
 from fullfield.errors import Conflict, DomainError
 from fullfield.tenancy.models import Tenant
 
@@ -129,6 +135,55 @@ def test_a_step_names_the_accounts_behind_its_number(book: Book) -> None:
     assert field_step_account_ids(parameters=parameters(), step="lead") == won
     with pytest.raises(DomainError):
         field_step_account_ids(parameters=parameters(), step="signed")
+
+
+def value(accounts: Mapping[str, Account], clv: Mapping[str, int | None], as_of: str) -> None:
+    """Scoring's current value of these accounts, written as scoring writes its table."""
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO scoring_accountvalue (account_id, arr, revenue_12m, expansion_12m, "
+            "cost_to_serve_12m, clv, as_of) VALUES (%s, 0, 0, 0, 0, %s, %s)",
+            [(accounts[name].id, amount, noon(as_of)) for name, amount in clv.items()],
+        )
+
+
+def test_each_step_carries_the_customer_equity_of_its_accounts(book: Book) -> None:
+    clv = {"acme": 30000, "bolt": 50000, "echo": 10000, "frost": 2000, "glade": 4000}
+    value(book.accounts, clv, "2026-06-29")
+    value(book.accounts, {"kite": 6000, "halo": None}, "2026-06-28")
+
+    steps = {step.key: step for step in field_funnel(parameters=parameters()).steps}
+
+    equity = {key: step.equity for key, step in steps.items()}
+    assert equity == {
+        "lead": None,
+        "converted": d("80000.00"),  # Acme, Bolt
+        "opportunity_created": d("82000.00"),  # and Frost
+        "won": d("80000.00"),
+        "onboarding_started": d("80000.00"),
+        "live": d("30000.00"),  # Acme; Halo has no CLV yet
+        "adopted": d("30000.00"),
+        "renewed": d("10000.00"),  # Echo
+        "expanded": d("10000.00"),
+        "contracted": d("4000.00"),  # Glade
+        "churned": d("2000.00"),  # Frost
+    }
+    assert steps["converted"].equity_as_of == noon("2026-06-29")
+    assert steps["live"].equity_as_of == noon("2026-06-29")
+    assert steps["lead"].equity_as_of is None
+    by_squad = field_funnel(parameters=parameters(group_by=GroupBy.SQUAD)).groups
+    assert {group.key: group.steps[3].equity for group in by_squad} == {
+        None: d("50000.00"),  # Bolt's deal
+        7: d("30000.00"),  # Acme's
+        9: d("0"),
+    }
+
+
+@pytest.mark.usefixtures("book")
+def test_no_valuation_carries_no_equity() -> None:
+    steps = field_funnel(parameters=parameters()).steps
+    assert [step.equity for step in steps] == [None] + [d("0")] * 10
+    assert {step.equity_as_of for step in steps} == {None}
 
 
 @pytest.mark.usefixtures("book")
@@ -339,3 +394,31 @@ def test_a_period_longer_than_three_years_is_refused() -> None:
             )
         )
     assert "end" in refused.value.fields
+
+
+def test_cohorts_leaks_and_moments_name_the_accounts_behind_them(book: Book) -> None:
+    ids = {name: account.id for name, account in book.accounts.items()}
+    february = START.replace(month=2)
+
+    def cohort(step: str = "accounts") -> list[int]:
+        return field_cohort_account_ids(parameters=parameters(), month=february, step=step)
+
+    assert cohort() == sorted([ids["acme"], ids["kite"]])
+    assert cohort("expanded") == [ids["acme"]]
+    assert cohort("won") == [ids["acme"]]
+    assert field_cohort_account_ids(
+        parameters=parameters(), month=START.replace(month=3), step="churned"
+    ) == [ids["bolt"]]
+    assert field_leak_account_ids(parameters=parameters(), step="adopted") == [ids["halo"]]
+    assert field_leak_account_ids(parameters=parameters(), step="churned") == [ids["frost"]]
+    assert field_leak_account_ids(parameters=parameters(), step="converted") == []
+
+    def moment(poor: bool) -> list[int]:
+        return field_moment_account_ids(parameters=parameters(), moment="relationship", poor=poor)
+
+    assert moment(poor=True) == [ids["halo"]]
+    assert moment(poor=False) == sorted([ids["glade"], ids["bolt"]])
+    with pytest.raises(DomainError):
+        field_leak_account_ids(parameters=parameters(), step="signed")
+    with pytest.raises(DomainError):
+        cohort("signed")

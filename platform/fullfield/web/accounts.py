@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 
 import orjson
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -29,6 +30,7 @@ from apps.scoring import selectors as scoring_selectors
 from apps.squads import selectors as squad_selectors
 from fullfield.errors import DomainError, NotFound
 from fullfield.web import charts, selectors
+from fullfield.web import field as field_pages
 
 PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 25
@@ -77,6 +79,8 @@ class Listing:
     sort: Sort
     descending: bool
     after: tuple[Any, int] | None
+    # The accounts behind a number of the Field page (field_pages.FieldLink), or None.
+    field: field_pages.FieldLink | None = None
 
     @property
     def sort_param(self) -> str:
@@ -93,6 +97,7 @@ class Listing:
             "renewal": self.renewal_days,
             "sort": self.sort_param,
         }
+        params.update(self.field.params() if self.field else {})
         params.update(changes)
         pairs: list[tuple[str, Any]] = []
         for name, value in params.items():
@@ -146,7 +151,15 @@ def _listing(request: HttpRequest) -> Listing:
         sort=sort,
         descending=descending,
         after=_decode_cursor(after, sort.kind) if after else None,
+        field=_field_link(params),
     )
+
+
+def _field_link(params: QueryDict) -> field_pages.FieldLink | None:
+    try:
+        return field_pages.field_link_parse(params)
+    except DomainError as error:
+        raise BadRequest(error.message) from None
 
 
 def _filtered(listing: Listing) -> QuerySet[Account]:
@@ -168,6 +181,12 @@ def _filtered(listing: Listing) -> QuerySet[Account]:
         queryset = selectors.accounts_renewing_within(queryset, days=listing.renewal_days)
     if listing.bands:
         queryset = queryset.filter(health_band__in=listing.bands)
+    if listing.field is not None:
+        try:
+            behind = field_pages.field_link_account_ids(listing.field)
+        except DomainError as error:
+            raise BadRequest(error.message) from None
+        queryset = queryset.filter(pk__in=behind)
     if listing.squad is not None:
         try:
             squad = squad_selectors.squad_get(squad_id=listing.squad)

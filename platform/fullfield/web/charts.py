@@ -307,6 +307,121 @@ def grouped_bar_chart(
     )
 
 
+@dataclass(frozen=True)
+class FunnelStep:
+    label: str
+    value: float
+    half: str  # "front" or "back"
+    title: str = ""
+    href: str = ""
+
+
+def funnel_chart(
+    steps: Sequence[FunnelStep], *, label: str, width: int = 960, height: int = 230
+) -> SafeString:
+    """The steps left to right, one bar each (height by value), over two bands that mark the
+    front half and the back half of the field; a bar with an `href` links to what it counts."""
+    if not steps:
+        return format_html('<p class="empty">{}</p>', "No data yet.")
+    band_top = 18
+    plot_top = band_top + 8
+    plot_height = height - plot_top - PAD_BOTTOM - 14
+    step = (width - PAD_LEFT) / len(steps)
+    top = _scale(max(item.value for item in steps))
+    halves = []
+    captions = (("front", "Front half: acquisition"), ("back", "Back half: keep and grow"))
+    for half, caption in captions:
+        positions = [index for index, item in enumerate(steps) if item.half == half]
+        if not positions:
+            continue
+        x = PAD_LEFT + positions[0] * step
+        band_width = step * len(positions)
+        halves.append(
+            (
+                f"half half-{half}",
+                f"{x:.1f}",
+                f"{band_width - 2:.1f}",
+                height - PAD_BOTTOM + 4,
+                f"{x + 6:.1f}",
+                band_top - 4,
+                caption,
+            )
+        )
+    marks = []
+    for index, item in enumerate(steps):
+        bar_height = max(plot_height * item.value / top, 1.0 if item.value else 0.0)
+        x = PAD_LEFT + index * step
+        y = plot_top + plot_height - bar_height
+        marks.append(
+            (
+                item.href or "#",
+                f"bar bar-{item.half}",
+                f"{x + step * 0.15:.1f}",
+                f"{y:.1f}",
+                f"{step * 0.7:.1f}",
+                f"{bar_height:.1f}",
+                item.title or f"{item.label}: {item.value:g}",
+                f"{x + step / 2:.1f}",
+                f"{y - 4:.1f}",
+                f"{item.value:,.0f}",
+                f"{x + step / 2:.1f}",
+                f"{height - PAD_BOTTOM + 16:.1f}",
+                item.label,
+            )
+        )
+    return format_html(
+        # A group, not an img: its bars are links, and an img's content is not reachable.
+        '<svg class="chart funnel" viewBox="0 0 {} {}" role="group" aria-label="{}">{}{}</svg>',
+        width,
+        height,
+        label,
+        format_html_join(
+            "",
+            '<g class="{}"><rect x="{}" y="0" width="{}" height="{}" rx="6"/>'
+            '<text class="half-label" x="{}" y="{}">{}</text></g>',
+            halves,
+        ),
+        format_html_join(
+            "",
+            '<a href="{}"><rect class="{}" x="{}" y="{}" width="{}" height="{}">'
+            "<title>{}</title></rect>"
+            '<text class="value" x="{}" y="{}" text-anchor="middle">{}</text>'
+            '<text x="{}" y="{}" text-anchor="middle">{}</text></a>',
+            marks,
+        ),
+    )
+
+
+def sparkline(
+    values: Sequence[float | None], *, label: str, width: int = 120, height: int = 28
+) -> SafeString:
+    """A small trend line (no axes) for a table cell; gaps where a value is missing."""
+    known = [value for value in values if value is not None]
+    if len(known) < 2:
+        return format_html('<span class="muted">{}</span>', "—")
+    low, high = min(known), max(known)
+    spread = high - low or 1.0
+    step = (width - 4) / (len(values) - 1)
+    segments: list[list[str]] = [[]]
+    for index, value in enumerate(values):
+        if value is None:
+            segments.append([])
+            continue
+        y = 2 + (height - 4) * (1 - (value - low) / spread)
+        segments[-1].append(f"{2 + index * step:.1f},{y:.1f}")
+    lines = [(" ".join(points),) for points in segments if len(points) > 1]
+    return format_html(
+        '<svg class="sparkline" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
+        'aria-label="{}">{}</svg>',
+        width,
+        height,
+        width,
+        height,
+        label,
+        format_html_join("", '<polyline class="line" points="{}"/>', lines),
+    )
+
+
 def thinned(points: list[T], most: int = 13) -> list[T]:
     """At most `most` points, evenly spread, always keeping the first and last: daily series
     stay legible (every point of a line chart is labelled under it)."""
@@ -317,15 +432,18 @@ def thinned(points: list[T], most: int = 13) -> list[T]:
 
 
 __all__ = [
+    "FunnelStep",
     "Group",
     "Movement",
     "Point",
     "Stack",
     "bar_chart",
+    "funnel_chart",
     "grouped_bar_chart",
     "line_chart",
     "movement_chart",
     "score_bar",
+    "sparkline",
     "stacked_bar_chart",
     "thinned",
 ]

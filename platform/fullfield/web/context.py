@@ -10,11 +10,12 @@ from django_tenants.utils import get_public_schema_name
 TENANT_SECTIONS = (
     ("Dashboard", "/"),
     ("Accounts", "/accounts/"),
+    ("Field", "/field/"),
     ("Queues", "/queues/"),
     ("Squads", "/squads/"),
-    ("Integrations", "/integrations/"),
     ("Plays", "/plays/"),
     ("Scoring", "/settings/scoring/"),
+    ("Integrations", "/integrations/"),
     ("Users", "/settings/users/"),
     ("API docs", "/api/docs/"),
 )
