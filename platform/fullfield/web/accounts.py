@@ -14,10 +14,9 @@ from urllib.parse import urlencode
 
 import orjson
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import BadRequest
 from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -151,15 +150,8 @@ def _listing(request: HttpRequest) -> Listing:
         sort=sort,
         descending=descending,
         after=_decode_cursor(after, sort.kind) if after else None,
-        field=_field_link(params),
+        field=field_pages.field_link_parse(params),
     )
-
-
-def _field_link(params: QueryDict) -> field_pages.FieldLink | None:
-    try:
-        return field_pages.field_link_parse(params)
-    except DomainError as error:
-        raise BadRequest(error.message) from None
 
 
 def _filtered(listing: Listing) -> QuerySet[Account]:
@@ -182,11 +174,7 @@ def _filtered(listing: Listing) -> QuerySet[Account]:
     if listing.bands:
         queryset = queryset.filter(health_band__in=listing.bands)
     if listing.field is not None:
-        try:
-            behind = field_pages.field_link_account_ids(listing.field)
-        except DomainError as error:
-            raise BadRequest(error.message) from None
-        queryset = queryset.filter(pk__in=behind)
+        queryset = queryset.filter(pk__in=field_pages.field_link_account_ids(listing.field))
     if listing.squad is not None:
         try:
             squad = squad_selectors.squad_get(squad_id=listing.squad)
@@ -229,6 +217,7 @@ def _sorted(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
 
 @login_required
 @require_GET
+@field_pages.refusing_damaged_field_links
 def account_list(request: HttpRequest) -> HttpResponse:
     try:
         listing = _listing(request)
@@ -340,6 +329,7 @@ class _Echo:
 
 @login_required
 @require_GET
+@field_pages.refusing_damaged_field_links
 def account_export(request: HttpRequest) -> StreamingHttpResponse:
     """Every account of the current filters as CSV; cells that a spreadsheet would run as a
     formula are neutralised."""

@@ -4,14 +4,16 @@ and the link from any of its numbers to the accounts behind it."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -20,7 +22,7 @@ from apps.accounts.field import selectors as field_selectors
 from apps.accounts.field.selectors import FieldParameters, FieldReport
 from apps.accounts.revenue.periods import Period
 from apps.squads import selectors as squad_selectors
-from fullfield.errors import DomainError
+from fullfield.errors import Conflict, DomainError
 from fullfield.web import charts, selectors
 
 PERIODS = tuple((months, f"Last {months} months") for months in (3, 6, 12, 24))
@@ -157,7 +159,7 @@ def _date(value: str) -> dt.date:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise DomainError(f"Not a date: {value[:20]!r}.") from None
+        raise FieldLinkRefused(f"Not a date: {value[:20]!r}.") from None
 
 
 def field_link_parse(params: QueryDict) -> FieldLink | None:
@@ -170,9 +172,9 @@ def field_link_parse(params: QueryDict) -> FieldLink | None:
     start, _, end = params.get("field_period", "").partition("..")
     squad = params.get("field_squad", "")
     if kind not in LINK_KINDS or not key:
-        raise DomainError(f"Unknown field filter {value[:40]!r}.")
+        raise FieldLinkRefused(f"Unknown field filter {value[:40]!r}.")
     if not (squad == "" or (squad.isdigit() and len(squad) < 19)):
-        raise DomainError("field_squad must be a squad id.")
+        raise FieldLinkRefused("field_squad must be a squad id.")
     link = FieldLink(
         kind=kind,
         key=key[:60],
@@ -184,16 +186,48 @@ def field_link_parse(params: QueryDict) -> FieldLink | None:
         detail=detail[:20],
     )
     if link.end <= link.start:
-        raise DomainError("The field period ends before it starts.")
+        raise FieldLinkRefused("The field period ends before it starts.")
     if link.kind == "cohort":
         _date(link.detail)
     if link.kind == "moment" and link.detail not in ("poor", "rest"):
-        raise DomainError("A moment's side is poor or rest.")
+        raise FieldLinkRefused("A moment's side is poor or rest.")
     return link
 
 
+class FieldLinkRefused(DomainError):
+    """A field filter in a query string that names no number of the Field page."""
+
+
+ViewFunction = TypeVar("ViewFunction", bound=Callable[..., HttpResponseBase])
+
+
+def refusing_damaged_field_links(view: ViewFunction) -> ViewFunction:
+    """A 400 page naming what is wrong with the request's field filter."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return view(request, *args, **kwargs)
+        except FieldLinkRefused as refused:
+            return render(
+                request, "web/field_link_refused.html", {"message": refused.message}, status=400
+            )
+
+    return cast(ViewFunction, wrapped)
+
+
 def field_link_account_ids(link: FieldLink) -> list[int]:
-    """Ids of the accounts behind one number of the Field page (DomainError when unknown)."""
+    """Ids of the accounts behind one number of the Field page (FieldLinkRefused for a step
+    that does not exist; Conflict for money in another currency)."""
+    try:
+        return _account_ids(link)
+    except DomainError as error:
+        if isinstance(error, Conflict):
+            raise
+        raise FieldLinkRefused(error.message) from None
+
+
+def _account_ids(link: FieldLink) -> list[int]:
     parameters = link.parameters()
     if link.kind == "step":
         return field_selectors.field_step_account_ids(parameters=parameters, step=link.key)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from fullfield.web import charts
 from fullfield.web.charts import (
     Movement,
     Point,
@@ -82,3 +85,34 @@ def test_thinning_keeps_the_first_and_last_points_and_at_most_the_number_asked()
     thin = thinned(points, 13)
     assert len(thin) == 13 and thin[0] == 0 and thin[-1] == 99
     assert thinned(points[:5], 13) == points[:5]
+
+
+def test_the_funnel_marks_its_front_and_back_halves_and_links_each_bar() -> None:
+    svg = str(
+        charts.funnel_chart(
+            [
+                charts.FunnelStep("Leads", 40, "front", href="/accounts/?field=step:lead"),
+                charts.FunnelStep("Won", 10, "front", href="/accounts/?field=step:won"),
+                charts.FunnelStep("Live", 8, "back", href="/accounts/?field=step:live"),
+            ],
+            label="Funnel",
+        )
+    )
+
+    assert svg.count('<g class="half half-front">') == 1
+    assert svg.count('<g class="half half-back">') == 1
+    assert "Front half: acquisition" in svg and "Back half: keep and grow" in svg
+    assert svg.count("<a href=") == 3
+    assert 'href="/accounts/?field=step:won"' in svg
+    # Bars scale to the largest step: Leads fills the plot, Won a quarter of it.
+    bars = re.findall(r'class="bar bar-\w+"[^>]* height="([\d.]+)"', svg)
+    assert float(bars[1]) == pytest.approx(float(bars[0]) / 4, abs=0.2)
+    assert str(charts.funnel_chart([], label="Funnel")).startswith('<p class="empty">')
+
+
+def test_a_sparkline_breaks_where_a_value_is_missing() -> None:
+    svg = str(charts.sparkline([1.0, 2.0, None, 3.0, 4.0], label="Trend"))
+
+    assert svg.count("<polyline") == 2
+    assert 'aria-label="Trend"' in svg
+    assert "—" in str(charts.sparkline([None, 1.0], label="Trend"))

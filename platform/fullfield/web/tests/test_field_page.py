@@ -99,7 +99,15 @@ def test_a_damaged_field_link_is_a_clear_400(alice_client: TenantClient, book: B
         "field=teleport:won&field_period=2026-01-01..2026-04-01&field_as_of=2026-06-30",
         "field=step:won&field_period=2026-04-01..2026-01-01&field_as_of=2026-06-30",
     ):
-        assert alice_client.get(f"/accounts/?{query}").status_code == 400, query
+        refused = alice_client.get(f"/accounts/?{query}")
+        assert refused.status_code == 400, query
+        assert "This link to the accounts behind a number is damaged" in refused.content.decode()
+    signed = alice_client.get(
+        "/accounts/export.csv?field=step:signed&field_period=2026-01-01..2026-04-01"
+        "&field_as_of=2026-06-30"
+    )
+    assert signed.status_code == 400
+    assert "No funnel step &#x27;signed&#x27;" in signed.content.decode()
 
 
 def test_another_tenant_sees_none_of_the_book(
