@@ -1,4 +1,4 @@
-"""Loads the shared fixtures (tests.fixtures) once pytest-django has set Django up."""
+"""Loads the shared fixtures (tests.fixtures, tests.browser) once pytest-django set Django up."""
 
 from __future__ import annotations
 
@@ -10,3 +10,4 @@ import pytest
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(importlib.import_module("tests.fixtures"), "fullfield-fixtures")
+    config.pluginmanager.register(importlib.import_module("tests.browser"), "fullfield-browser")

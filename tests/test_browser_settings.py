@@ -2,7 +2,7 @@
 card with a run on a real worker, the plays pages with a dry run, and the people page.
 
 Each page is checked with axe-core (no serious or critical violation) and saved as a
-full-page screenshot under test-artifacts/ (see tests/test_browser.py for the fixtures).
+full-page screenshot under test-artifacts/ (the fixtures are in tests/browser.py).
 """
 
 from __future__ import annotations
@@ -22,14 +22,8 @@ from apps.squads.models import Play
 from apps.squads.tests.factories import make_squad
 from fullfield.celery_app import app as celery_app
 from fullfield.tenancy.models import Tenant
-from tests import test_browser
+from tests.browser import Visit, sign_in
 from tests.fixtures import WorkerProcess
-from tests.test_browser import Visit, sign_in
-
-# The browser, a checked tab and a seeded tenant: the fixtures of the main browser tests.
-browser = test_browser.browser
-visit = test_browser.visit
-seeded_tenant = test_browser.seeded_tenant
 
 pytestmark = pytest.mark.browser
 

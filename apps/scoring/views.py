@@ -6,6 +6,7 @@ them (the same rule as the API).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -16,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.scoring import selectors
@@ -34,6 +36,7 @@ from fullfield.errors import DomainError, NotFound
 from fullfield.web import charts
 
 View = Callable[..., HttpResponse]
+STALE_RUN = dt.timedelta(minutes=30)
 BAND_LABELS = {"poor": "Poor (< 40)", "average": "Average (40 to 69)", "good": "Good (≥ 70)"}
 
 
@@ -128,7 +131,14 @@ def _component(profile: HealthProfile, key: str) -> dict[str, Any] | None:
 
 
 def _run_context(run: CalibrationRun | None) -> dict[str, Any]:
-    return {"run": run, "run_pending": run is not None and run.status in ("queued", "running")}
+    # A run whose task was lost (broker down, worker killed) would stay queued or running:
+    # after STALE_RUN the page stops following it and offers a new run.
+    pending = (
+        run is not None
+        and run.status in ("queued", "running")
+        and run.created_at > timezone.now() - STALE_RUN
+    )
+    return {"run": run, "run_pending": pending}
 
 
 @login_required

@@ -3,10 +3,12 @@ version, and calibration requested in the background, shown and accepted."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from apps.accounts.models import Account
 from apps.accounts.tests.factories import AccountFactory
@@ -271,3 +273,17 @@ def test_a_run_is_fitted_once_even_when_its_task_arrives_twice() -> None:
     assert first is not None and first.status == "finished"
     assert again is None
     assert Calibration.objects.count() == 1
+
+
+def test_a_run_lost_long_ago_is_no_longer_followed_and_a_new_one_may_start(
+    alice_client: TenantClient,
+) -> None:
+    run = CalibrationRun.objects.create(profile=health_profile_default_ensure())
+    CalibrationRun.objects.filter(pk=run.pk).update(
+        created_at=timezone.now() - dt.timedelta(hours=2)
+    )
+
+    page = alice_client.get("/settings/scoring/").content.decode()
+
+    assert f'hx-get="/settings/scoring/calibration/runs/{run.pk}/"' not in page
+    assert "Run calibration</button>" in page and "disabled>Run calibration" not in page
