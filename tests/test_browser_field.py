@@ -8,10 +8,9 @@ import re
 import pytest
 
 from fullfield.tenancy.models import Tenant
-from tests.test_browser import Visit, browser, seeded_tenant, sign_in, visit
+from tests.browser import Visit, sign_in
 
 pytestmark = pytest.mark.browser
-__all__ = ["browser", "seeded_tenant", "visit"]  # the fixtures this module borrows
 
 BACK_HALF_STEPS = ("won", "live", "renewed", "expanded", "churned", "converted")
 

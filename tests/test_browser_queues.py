@@ -1,6 +1,6 @@
 """Queue triage and squads in a real Chromium: a squad manager works a queue with the keyboard
 only, and reads and runs a squad. Every page is checked with axe-core and screenshotted under
-test-artifacts/ (see tests/test_browser.py, whose fixtures these tests reuse)."""
+test-artifacts/ (fixtures in tests/browser.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from apps.squads.models import Cycle, Member, Squad, WorkItem
 from apps.squads.tests.factories import join, make_squad
 from fullfield.tenancy.models import Tenant
 from fullfield.users.models import User
+from tests.browser import Visit
 from tests.fixtures import PASSWORD
-from tests.test_browser import Visit, browser, visit  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.browser
 
@@ -82,7 +82,7 @@ def focused_item(page: Any) -> str | None:
 
 
 def test_a_manager_triages_a_work_item_end_to_end_with_the_keyboard_only(
-    visit: Visit,  # noqa: F811  (the fixture imported above)
+    visit: Visit,
     committed_tenant: Tenant,
     tenant_server: str,
     queue: Queue,
@@ -187,7 +187,7 @@ def test_a_manager_triages_a_work_item_end_to_end_with_the_keyboard_only(
 
 
 def test_the_list_refreshes_itself_and_keeps_the_keyboard_position(
-    visit: Visit,  # noqa: F811  (the fixture imported above)
+    visit: Visit,
     committed_tenant: Tenant,
     tenant_server: str,
     queue: Queue,
@@ -213,7 +213,7 @@ def test_the_list_refreshes_itself_and_keeps_the_keyboard_position(
 
 
 def test_a_manager_reads_the_squads_and_runs_a_cycle_and_a_replica(
-    visit: Visit,  # noqa: F811  (the fixture imported above)
+    visit: Visit,
     committed_tenant: Tenant,
     tenant_server: str,
     queue: Queue,
