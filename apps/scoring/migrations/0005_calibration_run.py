@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scoring', '0003_default_profile'),
+        ('scoring', '0004_cost_rates_per_role_and_calibration_mappings'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
