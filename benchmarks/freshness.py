@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from apps.scoring.services import health_profile_default_ensure, health_profile_
 from apps.squads.models import Play, WorkItem  # noqa: E402
 from apps.squads.services import squad_create  # noqa: E402
 from benchmarks._report import report_row  # noqa: E402
+from benchmarks._servers import gunicorn_server  # noqa: E402
 from fullfield.tenancy.context import use_public_schema  # noqa: E402
 from fullfield.tenancy.services import tenant_create, tenant_delete  # noqa: E402
 
@@ -59,12 +59,6 @@ SAMPLE_TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "60"))
 SCORE_GOAL, ITEM_GOAL = 15.0, 30.0
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = Path(tempfile.mkdtemp(prefix="bench-freshness-"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -164,11 +158,6 @@ def main() -> None:
                 for n in range(SAMPLES)
             ]
             key = api_key_create(name="freshness", scope="read_write", created_by=None)[1]
-        port = _free_port()
-        server = [
-            *[sys.executable, "-m", "gunicorn", "-c", "python:fullfield.gunicorn_conf"],
-            *["--bind", f"127.0.0.1:{port}", "--workers", "2", "fullfield.wsgi:application"],
-        ]
         worker = _celery(
             *["worker", "--pool", "solo", "--queues", QUEUE, "--loglevel", "WARNING"],
             *["--without-gossip", "--without-mingle", "--without-heartbeat"],
@@ -176,21 +165,16 @@ def main() -> None:
         beat = _celery(
             *["beat", "--loglevel", "WARNING", "--schedule", str(LOG_DIR / "beat-schedule")]
         )
-        with _process("server", server), _process("worker", worker), _process("beat", beat):
-            base = f"http://127.0.0.1:{port}"
+        server = gunicorn_server(
+            environ={**os.environ, "LOG_JSON": "0"},
+            log_path=LOG_DIR / "server.log",
+            cwd=PROJECT_ROOT,
+        )
+        with server as base, _process("worker", worker), _process("beat", beat):
             headers = {
                 "Host": f"{slug}.{settings.FULLFIELD_BASE_DOMAIN}",
                 "Authorization": f"Api-Key {key}",
             }
-
-            def listening() -> bool:
-                try:
-                    return requests.get(f"{base}/healthz", timeout=5).ok
-                except requests.RequestException:
-                    return False
-
-            if _wait(listening, timeout=120, interval=0.3) is None:
-                raise SystemExit(f"the server did not start; see {LOG_DIR}/server.log")
 
             def all_poor() -> bool:
                 with schema_context(tenant.schema_name):

@@ -106,6 +106,24 @@ def test_storing_events_adds_exactly_the_inserted_ones_to_the_rollup() -> None:
     }
 
 
+def test_a_batch_whose_stored_id_comes_after_new_ones_stores_each_new_event_once() -> None:
+    # The batch is written in id order: e1 and e2 are new, e3 is stored already, so the single
+    # COPY of the common case writes e1 and e2 before it meets e3, and must leave no trace.
+    account = AccountFactory.create(source_system="crm", external_id="acc-1")
+    _store(Event("e3", "acc-1", "login", DAY))
+    again = _store(
+        Event("e3", "acc-1", "login", DAY),
+        Event("e2", "acc-1", "login", DAY, value=2.0),
+        Event("e1", "acc-1", "export", DAY),
+    )
+
+    assert (again.accepted, again.duplicates, again.conflicts) == (2, 1, [])
+    assert assert_rollup_matches_events() == {
+        (account.id, dt.date(2026, 3, 1), "login", 2, 3.0),
+        (account.id, dt.date(2026, 3, 1), "export", 1, 1.0),
+    }
+
+
 def test_an_id_stored_before_with_another_body_is_a_conflict_that_adds_nothing() -> None:
     account = AccountFactory.create(source_system="crm", external_id="acc-1")
     _store(Event("e1", "acc-1", "login", DAY, properties={"a": 1, "b": 2}))

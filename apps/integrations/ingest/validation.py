@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import reduce
+from types import GenericAlias
 from typing import TYPE_CHECKING, Annotated, Any, Final, TypeAlias, Union
 
 import msgspec
@@ -58,12 +58,11 @@ _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 def _nested_value_type(levels: int) -> Any:
     """A JSON value (integers within int64) with at most `levels` arrays/objects inside it."""
-    scalar: Any = Union[_Int64, float, str, bool, None]  # noqa: UP007  (built at runtime)
-    return reduce(
-        lambda inner, _: Union[scalar, list[inner], dict[str, inner]],  # noqa: UP007
-        range(levels),
-        scalar,
-    )
+    scalar: Any = Union[_Int64, float, str, bool, None]  # noqa: UP007  (a value, not a hint)
+    value: Any = scalar
+    for _ in range(levels):
+        value = scalar | GenericAlias(list, (value,)) | GenericAlias(dict, (str, value))
+    return value
 
 
 if TYPE_CHECKING:
