@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from apps.scoring import metrics
 from apps.scoring.models import HealthProfile, HealthScore
-from apps.scoring.services import ACCOUNTS, PROFILE_OF_ACCOUNT
+from apps.scoring.services import ACCOUNTS, PROFILE_JOINS, PROFILE_OF_ACCOUNT
 from fullfield.errors import DomainError
 
 BANDS = ("poor", "average", "good")
@@ -56,7 +56,7 @@ def health_profile_band_preview(
         raise RuntimeError("the score query no longer starts with WITH; adapt the preview")
     sql = (
         f"WITH _preview_target AS MATERIALIZED (SELECT a.id AS account_id, a.segment "
-        f"FROM {ACCOUNTS} a WHERE {PROFILE_OF_ACCOUNT} = %(preview_profile_id)s), "
+        f"FROM {ACCOUNTS} a {PROFILE_JOINS} WHERE {PROFILE_OF_ACCOUNT} = %(preview_profile_id)s), "
         + query.sql.removeprefix("WITH ")
     )
     moment = timezone.now()
