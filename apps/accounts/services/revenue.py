@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -34,7 +35,7 @@ def accounts_revenue_refresh(
     rows changed."""
     today = today or timezone.now().date()
     accounts, terms = Account._meta.db_table, Subscription._meta.db_table
-    params: dict[str, object] = {
+    params: dict[str, Any] = {
         "statuses": list(Subscription.IN_FORCE_STATUSES),
         "today": today,
     }
@@ -68,7 +69,7 @@ def accounts_revenue_refresh(
     """  # noqa: S608 - table names are the models'; values are parameters
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def revenue_terms_changed(*, account_ids: Iterable[int | None]) -> None:

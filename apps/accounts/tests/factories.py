@@ -104,10 +104,10 @@ class SubscriptionFactory(factory.django.DjangoModelFactory[Subscription]):
     period_start = factory.LazyFunction(lambda: timezone.now().date() - dt.timedelta(days=30))
 
     @factory.post_generation
-    def account_revenue(self, create: bool, extracted: object, **kwargs: object) -> None:
+    def account_revenue(term: Subscription, create: bool, extracted: object, **_: object) -> None:
         # As the services that write terms do: the account's MRR and renewal columns follow.
         if create:
-            accounts_revenue_refresh(account_ids=[self.account_id])
+            accounts_revenue_refresh(account_ids=[term.account_id])
 
 
 class UsageEventFactory(factory.django.DjangoModelFactory[UsageEvent]):

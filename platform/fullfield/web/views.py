@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import F
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -115,7 +116,7 @@ def _revenue() -> tuple[RevenueOverview, bool]:
         snapshot = revenue_services.revenue_snapshot_refresh()
     refreshing = revenue_services.revenue_refresh_due(snapshot=snapshot)
     if refreshing:
-        revenue_services.revenue_refresh_request()
+        transaction.on_commit(revenue_services.revenue_refresh_request)
     return overview_decode(snapshot.figures), refreshing
 
 

@@ -120,7 +120,11 @@ def test_alice_selects_two_accounts_confirms_the_count_and_assigns_them_to_a_squ
     alice_client: TenantClient,
 ) -> None:
     squad = make_squad("Expansion")
-    first, second, untouched = AccountFactory(), AccountFactory(), AccountFactory()
+    first, second, untouched = (
+        AccountFactory.create(),
+        AccountFactory.create(),
+        AccountFactory.create(),
+    )
     form = {"squad": squad.pk, "account": [first.pk, second.pk], "filter": "band=poor"}
     confirm = form_post(alice_client, "/accounts/assign/", form)
     assert confirm.status_code == 200
@@ -145,8 +149,8 @@ def test_all_accounts_matching_the_filter_are_assigned_in_one_update(
 ) -> None:
     squad = make_squad("Enterprise desk")
     for _ in range(3):
-        AccountFactory(segment="enterprise")
-    AccountFactory(segment="smb")
+        AccountFactory.create(segment="enterprise")
+    AccountFactory.create(segment="smb")
     form = {"squad": squad.pk, "all": "1", "filter": "segment=enterprise&sort=name"}
     assert (
         'data-testid="assign-count">3<'
@@ -164,14 +168,14 @@ def test_all_accounts_matching_the_filter_are_assigned_in_one_update(
 def test_the_list_offers_row_checkboxes_only_to_those_who_may_assign(
     alice_client: TenantClient, bob_client: TenantClient
 ) -> None:
-    AccountFactory()
+    AccountFactory.create()
     assert 'data-testid="select-account"' in alice_client.get("/accounts/").content.decode()
     assert 'data-testid="select-account"' not in bob_client.get("/accounts/").content.decode()
 
 
 def test_a_user_below_manager_level_may_not_assign(bob_client: TenantClient, world: World) -> None:
     squad = make_squad("Growth")
-    account = AccountFactory()
+    account = AccountFactory.create()
     form = {"squad": squad.pk, "account": [account.pk], "confirm": "1"}
     assert form_post(bob_client, "/accounts/assign/", form).status_code == 403
     MemberFactory(user=world.bob.user, permission_level="member")
@@ -182,7 +186,7 @@ def test_a_user_below_manager_level_may_not_assign(bob_client: TenantClient, wor
 
 def test_a_squad_manager_may_assign(bob_client: TenantClient, world: World) -> None:
     squad = make_squad("Growth")
-    account = AccountFactory()
+    account = AccountFactory.create()
     MemberFactory(user=world.bob.user, permission_level="manager")
     form = {"squad": squad.pk, "account": [account.pk], "confirm": "1"}
     assert form_post(bob_client, "/accounts/assign/", form).status_code == 302
@@ -204,7 +208,7 @@ def test_incomplete_or_bad_assignments_are_refused_with_a_400_that_says_why(
     alice_client: TenantClient, form: dict[str, object], message: str
 ) -> None:
     squad = make_squad("Growth")
-    account = AccountFactory()
+    account = AccountFactory.create()
     data = {
         key: (
             str(squad.pk)
@@ -226,16 +230,16 @@ def test_a_squad_or_account_of_another_tenant_is_a_404(
     alice_client: TenantClient, world: World
 ) -> None:
     own_squad = make_squad("Alpha squad")
-    own_account = AccountFactory()
+    own_account = AccountFactory.create()
     # Ids are per tenant schema: take tenant B's rows beyond every id tenant A has, so the ids
     # name rows that exist only in the other tenant.
     with schema_context(world.tenant_b.schema_name):
         foreign_squad = make_squad("Beta squad 0")
         while foreign_squad.pk <= own_squad.pk:
             foreign_squad = make_squad(f"Beta squad {foreign_squad.pk}")
-        foreign_account = AccountFactory()
+        foreign_account = AccountFactory.create()
         while foreign_account.pk <= own_account.pk:
-            foreign_account = AccountFactory()
+            foreign_account = AccountFactory.create()
     foreign_squad_form = {"squad": foreign_squad.pk, "account": [own_account.pk], "confirm": "1"}
     assert form_post(alice_client, "/accounts/assign/", foreign_squad_form).status_code == 404
     foreign_account_form = {

@@ -219,3 +219,25 @@ def test_the_timeline_shows_older_entries_on_request_without_repeating_any(
     ).content.decode()
     assert "<html" not in more and "Show older entries" not in more
     assert sorted(set(re.findall(r"Ticket \d\d", more))) == [f"Ticket {i}" for i in range(25, 30)]
+
+
+def test_the_dashboard_reads_revenue_from_the_snapshot_and_says_as_of_when(
+    alice_client: TenantClient,
+) -> None:
+    from apps.accounts.models import RevenueSnapshot, Subscription
+
+    account = AccountFactory.create()
+    SubscriptionFactory.create(account=account, mrr=Decimal("300.00"))
+    first = alice_client.get("/").content.decode()  # no snapshot yet: the first view computes
+    assert 'data-testid="kpi-mrr">300<' in first
+    snapshot = RevenueSnapshot.objects.get()
+    assert 'data-testid="revenue-as-of"' in first
+    assert "newer figures are being computed" not in first
+    # A term stored behind the services' back is not in the snapshot until it is refreshed...
+    Subscription.objects.create(
+        account=account, plan="extra", mrr=Decimal("50"), period_start=today()
+    )
+    assert 'data-testid="kpi-mrr">300<' in alice_client.get("/").content.decode()
+    # ...and a write through them marks it stale, which the page says while a worker refreshes.
+    RevenueSnapshot.objects.filter(pk=snapshot.pk).update(stale_since=timezone.now())
+    assert "newer figures are being computed" in alice_client.get("/").content.decode()
