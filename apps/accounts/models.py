@@ -131,6 +131,8 @@ class Account(ExternallySourced):
             models.Index(fields=["current_mrr", "id"], name="account_mrr_keyset"),
             models.Index(fields=["next_renewal_on", "id"], name="account_renewal_keyset"),
             models.Index(fields=["name", "id"], name="account_name_keyset"),
+            # Renewals at risk: accounts of some bands renewing within a window.
+            models.Index(fields=["health_band", "next_renewal_on"], name="account_band_renewal"),
         ]
 
     def __str__(self) -> str:
@@ -336,6 +338,12 @@ class Subscription(ExternallySourced):
         indexes = [
             models.Index(fields=["account", "period_start"]),
             models.Index(fields=["period_start", "period_end"]),
+            # Renewals due: terms in force by end date (the dashboard's soonest renewals).
+            models.Index(
+                fields=["period_end", "account"],
+                condition=Q(status__in=("active", "past_due"), period_end__isnull=False),
+                name="subscription_renewing_by_end",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -75,6 +75,14 @@ class Migration(migrations.Migration):
             model_name='savedview',
             constraint=models.CheckConstraint(condition=models.Q(('name', ''), _negated=True), name='saved_view_name_not_empty'),
         ),
+        migrations.AddIndex(
+            model_name='account',
+            index=models.Index(fields=['health_band', 'next_renewal_on'], name='account_band_renewal'),
+        ),
+        migrations.AddIndex(
+            model_name='subscription',
+            index=models.Index(condition=models.Q(('period_end__isnull', False), ('status__in', ('active', 'past_due'))), fields=['period_end', 'account'], name='subscription_renewing_by_end'),
+        ),
         # Existing accounts take their revenue of today (the daily refresh keeps it current).
         migrations.RunSQL(
             sql="""

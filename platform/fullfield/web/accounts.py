@@ -34,6 +34,7 @@ from fullfield.users.models import User
 from fullfield.web import charts, selectors
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000
 TIMELINE_PAGE_SIZE = 25
 USAGE_DAYS = 90
 HEALTH_TREND_DAYS = 180
@@ -285,7 +286,8 @@ def account_list_context(request: HttpRequest, params: QueryDict) -> dict[str, A
     return {
         "listing": listing,
         "rows": rows,
-        "total": queryset.count(),
+        "total": _count_up_to(queryset, listing),
+        "total_capped": COUNT_CAP if queryset.query.has_filters() else None,
         "columns": columns,
         "next_query": next_query,
         "first_query": listing.query() if listing.after else None,
@@ -305,6 +307,15 @@ def account_list_context(request: HttpRequest, params: QueryDict) -> dict[str, A
         ),
         "today": timezone.now().date(),
     }
+
+
+def _count_up_to(queryset: QuerySet[Account], listing: Listing) -> int:
+    """How many accounts match, exactly for the whole list (an index-only count) and up to
+    COUNT_CAP + 1 for a filtered one: a broad search would otherwise read every account just
+    to print a number (the page shows "10,000+")."""
+    if not queryset.query.has_filters():
+        return queryset.count()
+    return queryset.order_by()[: COUNT_CAP + 1].count()
 
 
 def can_assign_squads(user: Any) -> bool:

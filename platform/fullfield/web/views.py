@@ -124,11 +124,13 @@ def _scores() -> dict[str, Any]:
     """Customer equity, the health distribution (each with its trend) and the renewals of
     accounts in the poor or average band."""
     trends = cache.get(score_trends_cache_key())
-    if not isinstance(trends, dict):
+    if not isinstance(trends, dict) or "distribution" not in trends:
         trends = {
             "equity_now": scoring_selectors.customer_equity(),
             "equity": scoring_selectors.customer_equity_series(days=TREND_DAYS),
             "bands": scoring_selectors.health_distribution_series(days=TREND_DAYS),
+            # Counted over every account's score: with the trends, as of its newest score.
+            "distribution": scoring_selectors.health_distribution(),
         }
         cache.set(score_trends_cache_key(), trends, timeout=SCORE_TRENDS_CACHE_SECONDS)
     equity = trends["equity_now"][0] if trends["equity_now"] else None
@@ -141,7 +143,7 @@ def _scores() -> dict[str, Any]:
         )
         for row in series
     ]
-    distribution = scoring_selectors.health_distribution()
+    distribution = trends["distribution"]
     stacks = [
         charts.Stack(
             label=row["day"].strftime("%d %b"),

@@ -241,3 +241,17 @@ def test_the_dashboard_reads_revenue_from_the_snapshot_and_says_as_of_when(
     # ...and a write through them marks it stale, which the page says while a worker refreshes.
     RevenueSnapshot.objects.filter(pk=snapshot.pk).update(stale_since=timezone.now())
     assert "newer figures are being computed" in alice_client.get("/").content.decode()
+
+
+def test_a_broad_filter_counts_its_accounts_only_up_to_the_cap(
+    alice_client: TenantClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fullfield.web import accounts
+
+    monkeypatch.setattr(accounts, "COUNT_CAP", 2)
+    for index in range(3):
+        AccountFactory.create(name=f"Capped {index}")
+    filtered = alice_client.get("/accounts/?q=Capped").content.decode()
+    assert 'data-testid="account-total">2+<' in filtered
+    whole = alice_client.get("/accounts/").content.decode()
+    assert 'data-testid="account-total">3<' in whole
