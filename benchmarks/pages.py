@@ -260,9 +260,6 @@ def _measure_cold_dashboard(tenant: Tenant, *, size: str, accounts: int, client:
         assert response.status_code == 200
     label = "dashboard, first view (computes)"
     print(f"{label:34} {statistics.median(timings):8.1f} (median of {len(timings)}; not a goal)")
-    with schema_context(tenant.schema_name):
-        revenue_refresh()
-    use_public_schema()
 
 
 def main() -> None:
