@@ -57,13 +57,10 @@ SORTS = {
         Sort("mrr", "MRR", "current_mrr", Decimal),
         Sort("renewal", "Next renewal", "next_renewal_on", dt.date),
         Sort("created", "Added", "created_at", dt.datetime),
-        Sort("score", "Health", "health_sort", float),
+        Sort("score", "Health", "health_score", float),
         Sort("trend", "Trend", "trend_sort", float),
     )
 }
-# Keyset pages need a sort value that is never NULL: unscored accounts take one beyond every
-# score in the direction of the sort, so they come last either way.
-UNSCORED_LOW, UNSCORED_HIGH = -1.0, 1000.0
 BANDS = (("poor", "Poor"), ("average", "Average"), ("good", "Good"))
 
 
@@ -113,8 +110,8 @@ def _encode_cursor(value: Any, account_id: int) -> str:
 def _decode_cursor(cursor: str, kind: type) -> tuple[Any, int]:
     try:
         value, account_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        if value is None and kind is dt.date:
-            pass  # past the last dated renewal: among the accounts without one
+        if value is None and kind in (dt.date, float):
+            pass  # past the last dated renewal or score: among the accounts without one
         elif kind is Decimal:
             value = Decimal(value)
         elif kind is dt.date:
@@ -184,12 +181,7 @@ def listing_accounts(listing: Listing) -> QuerySet[Account]:
 
 
 def _with_sort_keys(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
-    if listing.sort.key == "score":
-        unscored = UNSCORED_LOW if listing.descending else UNSCORED_HIGH
-        queryset = queryset.annotate(
-            health_sort=Coalesce(F("health_score"), Value(unscored), output_field=FloatField())
-        )
-    elif listing.sort.key == "trend":
+    if listing.sort.key == "trend":
         # No score a month ago: no change.
         queryset = queryset.annotate(
             trend_sort=Coalesce(F("health_trend"), Value(0.0), output_field=FloatField())
@@ -197,34 +189,47 @@ def _with_sort_keys(queryset: QuerySet[Account], listing: Listing) -> QuerySet[A
     return queryset
 
 
-def _beyond(field: str, value: Any, last_id: int, *, descending: bool) -> Q:
+def _beyond(field: str, value: Any, last_id: int, *, descending: bool, nulls_first: bool) -> Q:
     """The rows after (value, last_id) in the order (field, id), both ascending or both
-    descending, with PostgreSQL's default place for NULLs (after every value ascending, before
-    every value descending), which is the order a b-tree index on (field, id) gives."""
+    descending, with NULLs of the field first or last."""
     beyond = "lt" if descending else "gt"
     if value is None:
         after_nulls = Q(**{f"{field}__isnull": True, f"id__{beyond}": last_id})
-        return after_nulls | Q(**{f"{field}__isnull": False}) if descending else after_nulls
+        return after_nulls | Q(**{f"{field}__isnull": False}) if nulls_first else after_nulls
     later = Q(**{f"{field}__{beyond}": value}) | Q(**{field: value, f"id__{beyond}": last_id})
-    return later if descending else later | Q(**{f"{field}__isnull": True})
+    return later if nulls_first else later | Q(**{f"{field}__isnull": True})
 
 
 def _sorted(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
-    """The keyset order of the listing. Name, MRR and renewal run on an index over (column, id):
-    accounts without a renewal date come after every dated one ascending, first descending."""
+    """The keyset order of the listing, on an index over (column, id) for name, MRR and renewal
+    and over the score for health ascending. Accounts without a renewal date come after every
+    dated one ascending, first descending (PostgreSQL's own place for NULLs, the index's order);
+    unscored accounts come last either way."""
     queryset = _with_sort_keys(queryset, listing)
     field = listing.sort.field
+    nullable = listing.sort.key in ("renewal", "score")
+    # NULLs first only where the index order puts them there: renewal, descending.
+    nulls_first = listing.sort.key == "renewal" and listing.descending
     if listing.after is not None:
         value, last_id = listing.after
-        if listing.sort.key == "renewal":
+        if nullable:
             queryset = queryset.filter(
-                _beyond(field, value, last_id, descending=listing.descending)
+                _beyond(
+                    field,
+                    value,
+                    last_id,
+                    descending=listing.descending,
+                    nulls_first=nulls_first,
+                )
             )
         else:
             beyond = "lt" if listing.descending else "gt"
             queryset = queryset.filter(
                 Q(**{f"{field}__{beyond}": value}) | Q(**{field: value, f"id__{beyond}": last_id})
             )
+    if listing.sort.key == "score":
+        column = F(field).desc(nulls_last=True) if listing.descending else F(field).asc()
+        return queryset.order_by(column, F("id").desc() if listing.descending else F("id").asc())
     order = [f"-{field}", "-id"] if listing.descending else [field, "id"]
     return queryset.order_by(*order)
 
