@@ -43,8 +43,17 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 BLOCKING_IMPACTS = ("serious", "critical")
 
 
+# Other browser test modules import these fixtures, and pytest then holds one session fixture
+# per importing module; Playwright's sync API allows one instance per thread, so every copy
+# hands out the Chromium of the first.
+_running: list[Any] = []
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    if _running:
+        yield _running[0]
+        return
     if CHROMIUM is None:
         pytest.fail(
             "Chromium is not installed: browser tests need it. `make test` installs Debian's "
@@ -68,8 +77,12 @@ def browser() -> Iterator[Any]:
                 "--no-first-run",
             ],
         )
-        yield chromium
-        chromium.close()
+        _running.append(chromium)
+        try:
+            yield chromium
+        finally:
+            _running.clear()
+            chromium.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
