@@ -7,11 +7,13 @@ so bulk upserts and re-imports are idempotent. Money is stored in the tenant's c
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 
 
 class Timestamped(models.Model):
@@ -98,6 +100,20 @@ class Account(ExternallySourced):
     health_as_of = models.DateTimeField(
         null=True, blank=True, help_text="The moment the health score describes."
     )
+    # MRR in force today and the end of the soonest term in force, copied here from the
+    # subscription terms (apps.accounts.services.revenue) when terms change and again each day,
+    # so that the accounts list sorts and pages by them on an index instead of aggregating every
+    # term of the tenant per page.
+    current_mrr = models.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        default=Decimal(0),
+        db_default=Decimal(0),
+        help_text="MRR of the terms in force (as of RevenueSnapshot.accounts_refreshed_on).",
+    )
+    next_renewal_on = models.DateField(
+        null=True, blank=True, help_text="End of the soonest term in force; empty when none ends."
+    )
 
     class Meta:
         constraints = [
@@ -111,6 +127,12 @@ class Account(ExternallySourced):
             models.Index(fields=["segment"]),
             models.Index(fields=["lifecycle_stage"]),
             models.Index(fields=["health_score"], name="account_health_score"),
+            # The keyset orders of the accounts list (the id breaks ties).
+            models.Index(fields=["current_mrr", "id"], name="account_mrr_keyset"),
+            models.Index(fields=["next_renewal_on", "id"], name="account_renewal_keyset"),
+            models.Index(fields=["name", "id"], name="account_name_keyset"),
+            # Renewals at risk: accounts of some bands renewing within a window.
+            models.Index(fields=["health_band", "next_renewal_on"], name="account_band_renewal"),
         ]
 
     def __str__(self) -> str:
@@ -316,6 +338,12 @@ class Subscription(ExternallySourced):
         indexes = [
             models.Index(fields=["account", "period_start"]),
             models.Index(fields=["period_start", "period_end"]),
+            # Renewals due: terms in force by end date (the dashboard's soonest renewals).
+            models.Index(
+                fields=["period_end", "account"],
+                condition=Q(status__in=("active", "past_due"), period_end__isnull=False),
+                name="subscription_renewing_by_end",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -515,3 +543,46 @@ class Touchpoint(ExternallySourced):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.occurred_at:%Y-%m-%d}"
+
+
+class SavedView(models.Model):
+    """A named filter and sort of the accounts list, kept for its owner (and, when shared,
+    offered to everyone in the tenant)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_account_views"
+    )
+    name = models.CharField(max_length=80)
+    # The list's query string without a page cursor, e.g. "band=poor&sort=-mrr".
+    query = models.CharField(max_length=2000, blank=True)
+    shared = models.BooleanField(default=False, help_text="Offered to everyone in the tenant.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "owner", Lower("name"), name="saved_view_name_unique_per_owner"
+            ),
+            models.CheckConstraint(condition=~Q(name=""), name="saved_view_name_not_empty"),
+        ]
+        indexes = [models.Index(fields=["shared", "name"], name="saved_view_shared")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RevenueSnapshot(models.Model):
+    """The dashboard's revenue figures, computed periodically and when terms change: reading
+    a year of terms takes seconds on a large tenant, reading this row takes one probe."""
+
+    key = models.CharField(max_length=40, unique=True)
+    computed_at = models.DateTimeField()
+    figures = models.JSONField()
+    # Set when a subscription term changes after computed_at; the refresh clears it.
+    stale_since = models.DateTimeField(null=True, blank=True)
+    # The day Account.current_mrr and next_renewal_on were last brought up to date for all
+    # accounts (terms begin and end with the calendar, not only when they are written).
+    accounts_refreshed_on = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} as of {self.computed_at:%Y-%m-%d %H:%M}"

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from django.db import connection
 from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from apps.accounts.cursors import cursor_decode, cursor_encode
@@ -20,6 +21,8 @@ from apps.accounts.models import (
     Milestone,
     OnboardingPlan,
     Opportunity,
+    RevenueSnapshot,
+    SavedView,
     Subscription,
     SurveyResponse,
     Ticket,
@@ -441,3 +444,26 @@ def account_360(*, account_id: int, today: dt.date | None = None) -> Account360:
         last_surveys=last_surveys,
         revenue=revenue,
     )
+
+
+# --- saved views of the accounts list -------------------------------------------------------
+
+
+def saved_views_visible(*, user_id: int) -> QuerySet[SavedView]:
+    """The user's own views and the views others shared with the tenant, by name."""
+    return (
+        SavedView.objects.filter(Q(owner_id=user_id) | Q(shared=True))
+        .select_related("owner")
+        .order_by(Lower("name"), "id")
+    )
+
+
+def saved_view_get(*, user_id: int, saved_view_id: int) -> SavedView:
+    found = saved_views_visible(user_id=user_id).filter(pk=saved_view_id).first()
+    if found is None:
+        raise NotFound(f"No saved view {saved_view_id}.")
+    return found
+
+
+def revenue_snapshot_get() -> RevenueSnapshot | None:
+    return RevenueSnapshot.objects.filter(key="overview").first()

@@ -311,6 +311,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
         "args": ["squads.work_items_wake"],
     },
+    "accounts-revenue-refresh": {
+        "task": "fullfield.fan_out",
+        "schedule": 60.0,
+        "args": ["accounts.revenue_refresh"],
+    },
     "squads-daily-plays": {
         "task": "fullfield.fan_out",
         "schedule": 86400.0,

@@ -13,6 +13,7 @@ from apps.squads import page_urls as squad_pages
 from fullfield.api.exceptions import json_bad_request, json_not_found, json_server_error
 from fullfield.api.views import WhoAmIApi, healthz
 from fullfield.tenancy.api import TenantSettingsApi
+from fullfield.web import account_actions
 from fullfield.web import accounts as account_pages
 from fullfield.web import field as field_pages
 from fullfield.web import views as web_views
@@ -53,6 +54,13 @@ urlpatterns = [
     path("favicon.ico", web_views.favicon, name="favicon"),
     path("accounts/", account_pages.account_list, name="account-list"),
     path("accounts/export.csv", account_pages.account_export, name="account-export"),
+    path("accounts/views/", account_actions.saved_view_save, name="account-view-save"),
+    path(
+        "accounts/views/<int:saved_view_id>/delete/",
+        account_actions.saved_view_remove,
+        name="account-view-delete",
+    ),
+    path("accounts/assign/", account_actions.accounts_assign, name="account-assign"),
     path("accounts/<int:account_id>/", account_pages.account_detail, name="account-detail"),
     path("field/", field_pages.field_page, name="field"),
     path("integrations/", include("apps.integrations.page_urls")),

@@ -37,6 +37,7 @@ from apps.accounts.models import (
     UsageEvent,
 )
 from apps.accounts.seed.generator import AccountPlan, SeedConfig, iter_account_plans
+from apps.accounts.services.revenue import accounts_revenue_refresh
 from apps.accounts.services.usage import usage_rollup_rebuild
 from fullfield.errors import Conflict
 from fullfield.tenancy.context import current_schema
@@ -120,6 +121,8 @@ def tenant_seed(
             writer.write(chunk)
         # Seeded events are copied straight into the table; their rollup is built once at the end.
         writer.rows[str(UsageDay._meta.verbose_name_plural)] = usage_rollup_rebuild()
+        # Terms are copied straight in too: each account's MRR and next renewal follow once.
+        accounts_revenue_refresh()
         analysed: tuple[type[models.Model], ...] = (*SEEDED_MODELS, UsageDay)
         for model in analysed:
             cursor.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(model._meta.db_table)))

@@ -19,8 +19,10 @@ from apps.accounts.models import (
     Lead,
     Milestone,
     OnboardingPlan,
+    Subscription,
 )
 from apps.accounts.services import rules
+from apps.accounts.services.revenue import revenue_terms_changed
 from fullfield import events
 from fullfield.errors import Conflict, DomainError
 
@@ -170,6 +172,8 @@ def record_create(*, model: type[RecordT], data: Mapping[str, Any]) -> RecordT:
     record = _apply(model(), rules.record_checked(model=model, instance=None, data=data))
     _save(record)
     accounts_touch(account_ids=scored_account_ids(record))
+    if isinstance(record, Subscription):
+        revenue_terms_changed(account_ids={record.account_id})
     return record
 
 
@@ -180,6 +184,8 @@ def record_update(*, instance: RecordT, data: Mapping[str, Any]) -> RecordT:
     _save(instance)
     # A record moved to another account changes the scores of both.
     accounts_touch(account_ids=before | scored_account_ids(instance))
+    if isinstance(instance, Subscription):
+        revenue_terms_changed(account_ids=before | {instance.account_id})
     return instance
 
 
@@ -188,6 +194,8 @@ def record_delete(*, instance: models.Model) -> None:
     touched = scored_account_ids(instance)
     instance.delete()
     accounts_touch(account_ids=touched)
+    if isinstance(instance, Subscription):
+        revenue_terms_changed(account_ids=touched)
 
 
 @transaction.atomic

@@ -16,14 +16,37 @@ and when it applies; the writes of terms and of the account's lifecycle stage ar
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, Protocol
+from functools import wraps
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import Account, LifecycleStage, Subscription
 from apps.accounts.services.records import lifecycle_stage_changed
+from apps.accounts.services.revenue import revenue_terms_changed
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _changes_revenue(write: Callable[P, R]) -> Callable[P, R]:
+    """After a write of an account's terms, its revenue columns and the snapshot follow."""
+
+    @wraps(write)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        result = write(*args, **kwargs)
+        account = kwargs.get("account")
+        term = kwargs.get("term")
+        account_id = account.pk if isinstance(account, Account) else None
+        if account_id is None and isinstance(term, Subscription):
+            account_id = term.account_id
+        revenue_terms_changed(account_ids=[account_id])
+        return result
+
+    return wrapper
 
 
 class TermSnapshot(Protocol):
@@ -45,6 +68,7 @@ class TermSnapshot(Protocol):
     def ended_on(self) -> dt.date | None: ...
 
 
+@_changes_revenue
 def subscription_term_status_set(*, term: Subscription, status: str) -> None:
     """A payment result: the open term becomes past_due or active again."""
     if term.status != status:
@@ -124,6 +148,7 @@ def _previous_term(
     )
 
 
+@_changes_revenue
 def subscription_term_historical(
     *, account: Account, source_system: str, snapshot: TermSnapshot
 ) -> Subscription | None:
@@ -144,6 +169,7 @@ def subscription_term_historical(
     )
 
 
+@_changes_revenue
 def subscription_term_end(
     *,
     account: Account,
@@ -176,6 +202,7 @@ def subscription_term_end(
     )
 
 
+@_changes_revenue
 def subscription_term_continue(
     *,
     account: Account,

@@ -28,6 +28,7 @@ from apps.accounts.models import (
     UsageEvent,
 )
 from apps.accounts.services import rules
+from apps.accounts.services.revenue import accounts_revenue_refresh
 from fullfield import events
 from fullfield.events import DomainEvent
 
@@ -95,12 +96,19 @@ class MilestoneFactory(factory.django.DjangoModelFactory[Milestone]):
 class SubscriptionFactory(factory.django.DjangoModelFactory[Subscription]):
     class Meta:
         model = Subscription
+        skip_postgeneration_save = True
 
     account = factory.SubFactory(AccountFactory)
     plan = "pro"
     mrr = Decimal("100.00")
     currency = factory.LazyFunction(tenant_currency)
     period_start = factory.LazyFunction(lambda: timezone.now().date() - dt.timedelta(days=30))
+
+    @factory.post_generation
+    def account_revenue(term: Subscription, create: bool, extracted: object, **_: object) -> None:
+        # As the services that write terms do: the account's MRR and renewal columns follow.
+        if create:
+            accounts_revenue_refresh(account_ids=[term.account_id])
 
 
 class UsageEventFactory(factory.django.DjangoModelFactory[UsageEvent]):

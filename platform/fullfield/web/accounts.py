@@ -16,7 +16,7 @@ import orjson
 from django.contrib.auth.decorators import login_required
 from django.db.models import Avg, Case, Count, F, FloatField, Max, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -27,17 +27,20 @@ from apps.accounts.models import Account, LifecycleStage, Opportunity
 from apps.integrations.imports.exports import csv_cell_neutralise
 from apps.scoring import selectors as scoring_selectors
 from apps.squads import selectors as squad_selectors
+from apps.squads.access import actor_for_user
+from apps.squads.models import PermissionLevel
 from fullfield.errors import DomainError, NotFound
+from fullfield.users.models import User
 from fullfield.web import charts, selectors
 from fullfield.web import field as field_pages
 
 PAGE_SIZE = 50
+COUNT_CAP = 10_000
 TIMELINE_PAGE_SIZE = 25
 USAGE_DAYS = 90
 HEALTH_TREND_DAYS = 180
 WORK_ITEMS_SHOWN = 10
 RENEWAL_WINDOWS = (30, 60, 90, 180)
-FAR_FUTURE = dt.date(9999, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,12 @@ SORTS = {
     for sort in (
         Sort("name", "Name", "name", str),
         Sort("mrr", "MRR", "current_mrr", Decimal),
-        Sort("renewal", "Next renewal", "renewal_sort", dt.date),
+        Sort("renewal", "Next renewal", "next_renewal_on", dt.date),
         Sort("created", "Added", "created_at", dt.datetime),
-        Sort("score", "Health", "health_sort", float),
+        Sort("score", "Health", "health_score", float),
         Sort("trend", "Trend", "trend_sort", float),
     )
 }
-# Keyset pages need a sort value that is never NULL: unscored accounts take one beyond every
-# score in the direction of the sort, so they come last either way.
-UNSCORED_LOW, UNSCORED_HIGH = -1.0, 1000.0
 BANDS = (("poor", "Poor"), ("average", "Average"), ("good", "Good"))
 
 
@@ -114,7 +114,9 @@ def _encode_cursor(value: Any, account_id: int) -> str:
 def _decode_cursor(cursor: str, kind: type) -> tuple[Any, int]:
     try:
         value, account_id = orjson.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        if kind is Decimal:
+        if value is None and kind in (dt.date, float):
+            pass  # past the last dated renewal or score: among the accounts without one
+        elif kind is Decimal:
             value = Decimal(value)
         elif kind is dt.date:
             value = dt.date.fromisoformat(value)
@@ -129,8 +131,8 @@ def _decode_cursor(cursor: str, kind: type) -> tuple[Any, int]:
         raise DomainError("This page link is damaged.", fields={"after": ["Invalid."]}) from None
 
 
-def _listing(request: HttpRequest) -> Listing:
-    params = request.GET
+def listing_read(params: QueryDict) -> Listing:
+    """The listing a query string asks for; DomainError for a damaged page cursor."""
     sort_param = params.get("sort", "name")
     descending = sort_param.startswith("-")
     sort = SORTS.get(sort_param.lstrip("-"), SORTS["name"])
@@ -154,7 +156,8 @@ def _listing(request: HttpRequest) -> Listing:
     )
 
 
-def _filtered(listing: Listing) -> QuerySet[Account]:
+def listing_accounts(listing: Listing) -> QuerySet[Account]:
+    """Every account the listing's filters match (unordered, all pages)."""
     data: dict[str, Any] = {"segment": listing.segment}
     queryset: QuerySet[Account] = AccountFilter(
         data=data, queryset=account_selectors.account_list()
@@ -185,12 +188,7 @@ def _filtered(listing: Listing) -> QuerySet[Account]:
 
 
 def _with_sort_keys(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
-    if listing.sort.key == "score":
-        unscored = UNSCORED_LOW if listing.descending else UNSCORED_HIGH
-        queryset = queryset.annotate(
-            health_sort=Coalesce(F("health_score"), Value(unscored), output_field=FloatField())
-        )
-    elif listing.sort.key == "trend":
+    if listing.sort.key == "trend":
         # No score a month ago: no change.
         queryset = queryset.annotate(
             trend_sort=Coalesce(F("health_trend"), Value(0.0), output_field=FloatField())
@@ -198,19 +196,47 @@ def _with_sort_keys(queryset: QuerySet[Account], listing: Listing) -> QuerySet[A
     return queryset
 
 
+def _beyond(field: str, value: Any, last_id: int, *, descending: bool, nulls_first: bool) -> Q:
+    """The rows after (value, last_id) in the order (field, id), both ascending or both
+    descending, with NULLs of the field first or last."""
+    beyond = "lt" if descending else "gt"
+    if value is None:
+        after_nulls = Q(**{f"{field}__isnull": True, f"id__{beyond}": last_id})
+        return after_nulls | Q(**{f"{field}__isnull": False}) if nulls_first else after_nulls
+    later = Q(**{f"{field}__{beyond}": value}) | Q(**{field: value, f"id__{beyond}": last_id})
+    return later if nulls_first else later | Q(**{f"{field}__isnull": True})
+
+
 def _sorted(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
-    queryset = _with_sort_keys(selectors.accounts_with_revenue(queryset), listing)
-    if listing.sort.key == "renewal":
-        # Accounts without a renewal date sort after every dated one (and keyset pages need a
-        # value that is never NULL).
-        queryset = queryset.annotate(renewal_sort=Coalesce(F("next_renewal_on"), Value(FAR_FUTURE)))
+    """The keyset order of the listing, on an index over (column, id) for name, MRR and renewal
+    and over the score for health ascending. Accounts without a renewal date come after every
+    dated one ascending, first descending (PostgreSQL's own place for NULLs, the index's order);
+    unscored accounts come last either way."""
+    queryset = _with_sort_keys(queryset, listing)
     field = listing.sort.field
+    nullable = listing.sort.key in ("renewal", "score")
+    # NULLs first only where the index order puts them there: renewal, descending.
+    nulls_first = listing.sort.key == "renewal" and listing.descending
     if listing.after is not None:
         value, last_id = listing.after
-        beyond = "lt" if listing.descending else "gt"
-        queryset = queryset.filter(
-            Q(**{f"{field}__{beyond}": value}) | Q(**{field: value, f"id__{beyond}": last_id})
-        )
+        if nullable:
+            queryset = queryset.filter(
+                _beyond(
+                    field,
+                    value,
+                    last_id,
+                    descending=listing.descending,
+                    nulls_first=nulls_first,
+                )
+            )
+        else:
+            beyond = "lt" if listing.descending else "gt"
+            queryset = queryset.filter(
+                Q(**{f"{field}__{beyond}": value}) | Q(**{field: value, f"id__{beyond}": last_id})
+            )
+    if listing.sort.key == "score":
+        column = F(field).desc(nulls_last=True) if listing.descending else F(field).asc()
+        return queryset.order_by(column, F("id").desc() if listing.descending else F("id").asc())
     order = [f"-{field}", "-id"] if listing.descending else [field, "id"]
     return queryset.order_by(*order)
 
@@ -219,11 +245,20 @@ def _sorted(queryset: QuerySet[Account], listing: Listing) -> QuerySet[Account]:
 @require_GET
 @field_pages.refusing_damaged_field_links
 def account_list(request: HttpRequest) -> HttpResponse:
+    template = "web/accounts.html"
+    if request.htmx:  # type: ignore[attr-defined]
+        template += "#results"
+    return render(request, template, account_list_context(request, request.GET))
+
+
+def account_list_context(request: HttpRequest, params: QueryDict) -> dict[str, Any]:
+    """What the accounts list page shows for these query parameters (a damaged page cursor
+    starts from the first page)."""
     try:
-        listing = _listing(request)
+        listing = listing_read(params)
     except DomainError:
-        listing = _listing_without_cursor(request)
-    queryset = _filtered(listing)
+        listing = listing_read(_without_cursor(params))
+    queryset = listing_accounts(listing)
     shown = (
         "id",
         "name",
@@ -235,24 +270,11 @@ def account_list(request: HttpRequest) -> HttpResponse:
         "health_band",
         "health_trend",
         "health_as_of",
+        "current_mrr",
+        "next_renewal_on",
     )
-    if listing.sort.key in ("mrr", "renewal"):
-        keys = selectors.account_page_by_revenue(
-            queryset,
-            key=listing.sort.key,
-            descending=listing.descending,
-            after=listing.after,
-            limit=PAGE_SIZE + 1,
-        )
-        found = selectors.accounts_with_revenue(
-            Account.objects.filter(pk__in=[account_id for account_id, _ in keys])
-        ).only(*shown)
-        by_id = {account.pk: account for account in found}
-        rows = [by_id[account_id] for account_id, _ in keys if account_id in by_id]
-        sort_values = {account_id: value for account_id, value in keys}
-    else:
-        rows = list(_sorted(queryset, listing).only(*shown)[: PAGE_SIZE + 1])
-        sort_values = {row.pk: getattr(row, listing.sort.field) for row in rows}
+    rows = list(_sorted(queryset, listing).only(*shown)[: PAGE_SIZE + 1])
+    sort_values = {row.pk: getattr(row, listing.sort.field) for row in rows}
     next_query = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
@@ -273,14 +295,19 @@ def account_list(request: HttpRequest) -> HttpResponse:
         }
         for sort in SORTS.values()
     }
-    context = {
+    user_id = int(request.user.pk or 0)
+    return {
         "listing": listing,
         "rows": rows,
-        "total": queryset.count(),
+        "total": _count_up_to(queryset, listing),
+        "total_capped": COUNT_CAP if queryset.query.has_filters() else None,
         "columns": columns,
         "next_query": next_query,
         "first_query": listing.query() if listing.after else None,
         "export_query": listing.query(sort=None),
+        "view_query": listing.query(),
+        "saved_views": list(account_selectors.saved_views_visible(user_id=user_id)),
+        "can_assign": can_assign_squads(request.user),
         "segments": selectors.account_segments(),
         "stages": LifecycleStage.choices,
         "renewal_windows": RENEWAL_WINDOWS,
@@ -293,17 +320,28 @@ def account_list(request: HttpRequest) -> HttpResponse:
         ),
         "today": timezone.now().date(),
     }
-    template = "web/accounts.html"
-    if request.htmx:  # type: ignore[attr-defined]
-        template += "#results"
-    return render(request, template, context)
 
 
-def _listing_without_cursor(request: HttpRequest) -> Listing:
-    params = request.GET.copy()
+def _count_up_to(queryset: QuerySet[Account], listing: Listing) -> int:
+    """How many accounts match, exactly for the whole list (an index-only count) and up to
+    COUNT_CAP + 1 for a filtered one: a broad search would otherwise read every account just
+    to print a number (the page shows "10,000+")."""
+    if not queryset.query.has_filters():
+        return queryset.count()
+    return queryset.order_by()[: COUNT_CAP + 1].count()
+
+
+def can_assign_squads(user: Any) -> bool:
+    """Assigning accounts to squads is a manager's work (squads' permission levels)."""
+    if not isinstance(user, User):
+        return False
+    return actor_for_user(user).at_least(PermissionLevel.MANAGER)
+
+
+def _without_cursor(params: QueryDict) -> QueryDict:
+    params = params.copy()
     params.pop("after", None)
-    request.GET = params  # type: ignore[assignment]
-    return _listing(request)
+    return params
 
 
 EXPORT_COLUMNS = (
@@ -333,8 +371,8 @@ class _Echo:
 def account_export(request: HttpRequest) -> StreamingHttpResponse:
     """Every account of the current filters as CSV; cells that a spreadsheet would run as a
     formula are neutralised."""
-    listing = _listing_without_cursor(request)
-    queryset = _sorted(_filtered(listing), listing).values_list(*EXPORT_COLUMNS)
+    listing = listing_read(_without_cursor(request.GET))
+    queryset = _sorted(listing_accounts(listing), listing).values_list(*EXPORT_COLUMNS)
 
     def lines() -> Iterator[str]:
         # csv.writer on a stream whose write() returns the line: each row is yielded as written.

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import F
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -15,6 +16,9 @@ from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
+from apps.accounts import selectors as account_selectors
+from apps.accounts.revenue.overview import RevenueOverview, overview_decode
+from apps.accounts.services import revenue as revenue_services
 from apps.scoring import selectors as scoring_selectors
 from apps.squads import selectors as squad_selectors
 from fullfield.users.signin import ThrottledLoginView
@@ -25,18 +29,13 @@ RENEWAL_WINDOW_DAYS = 90
 TREND_DAYS = 90
 AT_RISK_BANDS = ("poor", "average")
 MY_ITEMS_SHOWN = 10
-# Revenue figures take a few hundred milliseconds over a year of terms; the dashboard shows them
-# with their "as of" time and recomputes them at most this often (cache keys are per tenant).
-REVENUE_CACHE_SECONDS = 300
-
-
-def revenue_cache_key() -> str:
-    return f"web:dashboard:revenue:{timezone.now().date().isoformat()}"
+# Score trends read every daily score snapshot of the window (millions of rows on a large
+# tenant): recomputed at most this often (cache keys are per tenant).
+SCORE_TRENDS_CACHE_SECONDS = 300
 
 
 def score_trends_cache_key() -> str:
-    # Equity sums every account's value and the trends read every daily snapshot of the window
-    # (millions of rows on a large tenant): like revenue, recomputed at most every few minutes.
+    # Equity sums every account's value and the trends read every daily snapshot of the window.
     return f"web:dashboard:score-trends:{timezone.now().date().isoformat()}"
 
 
@@ -63,10 +62,7 @@ def _thousands(amount: Decimal) -> str:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    overview = cache.get(revenue_cache_key())
-    if not isinstance(overview, selectors.RevenueOverview):
-        overview = selectors.revenue_overview()
-        cache.set(revenue_cache_key(), overview, timeout=REVENUE_CACHE_SECONDS)
+    overview, refreshing = _revenue()
     movements = [
         charts.Movement(
             label=period.start.strftime("%b"),
@@ -92,6 +88,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     ]
     context = {
         "overview": overview,
+        "revenue_refreshing": refreshing,
         "year": overview.trailing_year,
         "month": overview.this_month,
         "months": overview.months,
@@ -108,17 +105,34 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     return render(request, "web/dashboard.html", context)
 
 
+def _revenue() -> tuple[RevenueOverview, bool]:
+    """The revenue figures from the tenant's snapshot, and whether a newer one is on its way.
+
+    Reading a year of terms takes seconds on a large tenant, so the page never does it except
+    on a tenant's very first view; beat and term writes keep the snapshot fresh.
+    """
+    snapshot = account_selectors.revenue_snapshot_get()
+    if snapshot is None or not snapshot.figures:
+        snapshot = revenue_services.revenue_snapshot_refresh()
+    refreshing = revenue_services.revenue_refresh_due(snapshot=snapshot)
+    if refreshing:
+        transaction.on_commit(revenue_services.revenue_refresh_request)
+    return overview_decode(snapshot.figures), refreshing
+
+
 def _scores() -> dict[str, Any]:
     """Customer equity, the health distribution (each with its trend) and the renewals of
     accounts in the poor or average band."""
     trends = cache.get(score_trends_cache_key())
-    if not isinstance(trends, dict):
+    if not isinstance(trends, dict) or "distribution" not in trends:
         trends = {
             "equity_now": scoring_selectors.customer_equity(),
             "equity": scoring_selectors.customer_equity_series(days=TREND_DAYS),
             "bands": scoring_selectors.health_distribution_series(days=TREND_DAYS),
+            # Counted over every account's score: with the trends, as of its newest score.
+            "distribution": scoring_selectors.health_distribution(),
         }
-        cache.set(score_trends_cache_key(), trends, timeout=REVENUE_CACHE_SECONDS)
+        cache.set(score_trends_cache_key(), trends, timeout=SCORE_TRENDS_CACHE_SECONDS)
     equity = trends["equity_now"][0] if trends["equity_now"] else None
     series = trends["equity"]
     equity_points = [
@@ -129,7 +143,7 @@ def _scores() -> dict[str, Any]:
         )
         for row in series
     ]
-    distribution = scoring_selectors.health_distribution()
+    distribution = trends["distribution"]
     stacks = [
         charts.Stack(
             label=row["day"].strftime("%d %b"),

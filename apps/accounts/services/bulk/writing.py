@@ -8,9 +8,11 @@ from typing import Any
 import orjson
 from django.db import DatabaseError, connection, transaction
 
+from apps.accounts.models import Subscription
 from apps.accounts.services.bulk.items import Item
 from apps.accounts.services.bulk.validation import Batch
 from apps.accounts.services.records import accounts_touch
+from apps.accounts.services.revenue import revenue_terms_changed
 
 
 def batch_write(batch: Batch) -> None:
@@ -42,6 +44,8 @@ def batch_after_write(batch: Batch) -> None:
         if item.existing is not None:
             touched.add(item.existing[column])
     accounts_touch(account_ids=touched)
+    if spec.model is Subscription:
+        revenue_terms_changed(account_ids=touched)
 
 
 def _write_one_by_one(batch: Batch, pending: list[Item]) -> None:

@@ -10,7 +10,6 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -24,7 +23,6 @@ from apps.accounts.tests.factories import (
     TicketFactory,
     UsageEventFactory,
 )
-from fullfield.web.views import revenue_cache_key
 from tests.fixtures import TenantClient
 
 pytestmark = pytest.mark.usefixtures("tenant_a")
@@ -71,7 +69,6 @@ def test_the_dashboard_shows_mrr_and_the_renewals_of_the_next_ninety_days(
         period_start=today() - dt.timedelta(days=300),
         period_end=today() + dt.timedelta(days=20),
     )
-    cache.delete(revenue_cache_key())  # figures cached by an earlier run of this test
     later = AccountFactory(name="Renews Next Year Ltd")
     SubscriptionFactory(
         account=later,
@@ -222,3 +219,39 @@ def test_the_timeline_shows_older_entries_on_request_without_repeating_any(
     ).content.decode()
     assert "<html" not in more and "Show older entries" not in more
     assert sorted(set(re.findall(r"Ticket \d\d", more))) == [f"Ticket {i}" for i in range(25, 30)]
+
+
+def test_the_dashboard_reads_revenue_from_the_snapshot_and_says_as_of_when(
+    alice_client: TenantClient,
+) -> None:
+    from apps.accounts.models import RevenueSnapshot, Subscription
+
+    account = AccountFactory.create()
+    SubscriptionFactory.create(account=account, mrr=Decimal("300.00"))
+    first = alice_client.get("/").content.decode()  # no snapshot yet: the first view computes
+    assert 'data-testid="kpi-mrr">300<' in first
+    snapshot = RevenueSnapshot.objects.get()
+    assert 'data-testid="revenue-as-of"' in first
+    assert "newer figures are being computed" not in first
+    # A term stored behind the services' back is not in the snapshot until it is refreshed...
+    Subscription.objects.create(
+        account=account, plan="extra", mrr=Decimal("50"), period_start=today()
+    )
+    assert 'data-testid="kpi-mrr">300<' in alice_client.get("/").content.decode()
+    # ...and a write through them marks it stale, which the page says while a worker refreshes.
+    RevenueSnapshot.objects.filter(pk=snapshot.pk).update(stale_since=timezone.now())
+    assert "newer figures are being computed" in alice_client.get("/").content.decode()
+
+
+def test_a_broad_filter_counts_its_accounts_only_up_to_the_cap(
+    alice_client: TenantClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fullfield.web import accounts
+
+    monkeypatch.setattr(accounts, "COUNT_CAP", 2)
+    for index in range(3):
+        AccountFactory.create(name=f"Capped {index}")
+    filtered = alice_client.get("/accounts/?q=Capped").content.decode()
+    assert 'data-testid="account-total">2+<' in filtered
+    whole = alice_client.get("/accounts/").content.decode()
+    assert 'data-testid="account-total">3<' in whole

@@ -1,0 +1,14 @@
+"""Celery tasks of the account record: thin, idempotent, tenant-scoped (see fullfield.tasks)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from apps.accounts.services import revenue
+
+
+@shared_task(name=revenue.REFRESH_TASK)
+def revenue_refresh() -> bool:
+    """Bring the revenue columns and the revenue snapshot up to date when they are due (beat
+    sends this every minute into each tenant; term writes send it after they commit)."""
+    return revenue.revenue_refresh()
