@@ -72,8 +72,6 @@ from fullfield.web.views import score_trends_cache_key  # noqa: E402
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "20"))
 WARMUP = 3
 LARGE_ACCOUNTS = scaled("BENCH_PAGES_ACCOUNTS", 100_000)
-# Usage volume of the generated tenant: pages read the daily rollup, not raw events.
-LARGE_EVENTS_PER_ACCOUNT = 10
 ONLY = os.environ.get("BENCH_ONLY", "")
 # BENCH_PAGES_KEEP=1 keeps the generated tenant; BENCH_PAGES_TENANT=<slug> measures a kept one.
 KEEP = os.environ.get("BENCH_PAGES_KEEP") == "1"
@@ -235,7 +233,7 @@ def _large_tenant(accounts: int) -> Tenant:
     tenant = tenant_create(slug=slug, name="Pages benchmark", admin_email=f"admin@{slug}.test")
     started = time.perf_counter()
     with schema_context(tenant.tenant.schema_name):
-        generate(accounts, LARGE_EVENTS_PER_ACCOUNT)
+        generate(accounts)
         generated = time.perf_counter() - started
         with _no_subscribers():
             health_recompute()

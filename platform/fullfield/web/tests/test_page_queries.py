@@ -54,7 +54,7 @@ def _query_counts(client: TenantClient) -> dict[str, int]:
         path = path_of(sample)
         if not path:
             continue
-        schema = connection.schema_name
+        schema = connection.tenant.schema_name  # type: ignore[attr-defined]
         # The first request warms what pages keep (snapshots, cached scorecards).
         assert page_request(client, path, schema_name=schema).status_code == 200, name
         with CaptureQueriesContext(connection) as captured:
