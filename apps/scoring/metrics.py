@@ -414,6 +414,15 @@ def score_sql(
         return f" AND u.name = ANY(%(events_{index})s)"
 
     usage = _table(UsageDay)
+    # The subscription terms in force: seats, days to renewal and payment state in one read.
+    terms_join = (
+        "LEFT JOIN (SELECT s.account_id, sum(s.quantity) AS seats, "
+        "min(s.period_end) - %(day)s AS to_renewal, bool_or(s.status = 'past_due') AS past_due "
+        f"FROM {_table(Subscription)} s JOIN {target} t ON t.account_id = s.account_id "
+        "WHERE s.status IN ('active', 'past_due') AND s.period_start <= %(day)s AND "
+        "(s.period_end IS NULL OR s.period_end > %(day)s) GROUP BY s.account_id) terms "
+        "ON terms.account_id = t.account_id"
+    )
     for index, component in enumerate(components):
         metric = component["metric"]
         window = int(component.get("window_days", METRICS[metric].default_window))
@@ -458,13 +467,7 @@ def score_sql(
             raws.append(f"COALESCE(%(day)s - usage.u{index}, {window})::float8")
             lookback = max(lookback, window)
         elif metric == "seat_utilisation":
-            joins["seats"] = (
-                "LEFT JOIN (SELECT s.account_id, sum(s.quantity) AS seats FROM "
-                f"{_table(Subscription)} s JOIN {target} t ON t.account_id = s.account_id "
-                "WHERE s.status IN ('active', 'past_due') AND s.period_start <= %(day)s AND "
-                "(s.period_end IS NULL OR s.period_end > %(day)s) GROUP BY s.account_id) seats "
-                "ON seats.account_id = t.account_id"
-            )
+            joins["terms"] = terms_join
             # The rollup has no contact dimension: active contacts are the distinct contacts
             # of the raw events in the window, read through the (account, occurred_at) index
             # for a few accounts or the occurred_at BRIN for all of them. This is the one
@@ -487,8 +490,8 @@ def score_sql(
                     f"people{index} ON people{index}.account_id = t.account_id"
                 )
             raws.append(
-                "CASE WHEN COALESCE(seats.seats, 0) = 0 THEN NULL "
-                f"ELSE 100.0 * COALESCE(people{index}.people, 0) / seats.seats END::float8"
+                "CASE WHEN COALESCE(terms.seats, 0) = 0 THEN NULL "
+                f"ELSE 100.0 * COALESCE(people{index}.people, 0) / terms.seats END::float8"
             )
         elif metric == "support_load":
             weights = " ".join(
@@ -535,14 +538,7 @@ def score_sql(
             else:
                 raws.append("onboarding.overdue::float8")
         elif metric in ("days_to_renewal", "payment_past_due"):
-            joins["terms"] = (
-                "LEFT JOIN (SELECT s.account_id, min(s.period_end) - %(day)s AS to_renewal, "
-                "bool_or(s.status = 'past_due') AS past_due FROM "
-                f"{_table(Subscription)} s JOIN {target} t ON t.account_id = s.account_id "
-                "WHERE s.status IN ('active', 'past_due') AND s.period_start <= %(day)s AND "
-                "(s.period_end IS NULL OR s.period_end > %(day)s) GROUP BY s.account_id) terms "
-                "ON terms.account_id = t.account_id"
-            )
+            joins["terms"] = terms_join
             if metric == "days_to_renewal":
                 raws.append("terms.to_renewal::float8")
             else:
