@@ -387,13 +387,19 @@ class ScoreSql:
 
 
 def score_sql(
-    *, components: Sequence[Mapping[str, Any]], target: str, usage_of_all: bool = False
+    *,
+    components: Sequence[Mapping[str, Any]],
+    target: str,
+    usage_of_all: bool = False,
+    few: bool = False,
 ) -> ScoreSql:
     """SELECT account_id, score, band, vals for every account of `target` (account_id, segment).
 
     Parameters: %(as_of)s (timestamptz) and %(day)s (its UTC date). Rows whose every input is
     missing get a NULL score. `usage_of_all` aggregates the rollup of every account and leaves
-    the choice to the join with `target` (cheaper when `target` holds nearly all of them).
+    the choice to the join with `target` (cheaper when `target` holds nearly all of them);
+    `few` (a pass over a small part of the tenant) reads raw events account by account through
+    their (account, occurred_at) index.
     """
     params: dict[str, Any] = {}
     usage_aggs: list[str] = []
@@ -408,6 +414,15 @@ def score_sql(
         return f" AND u.name = ANY(%(events_{index})s)"
 
     usage = _table(UsageDay)
+    # The subscription terms in force: seats, days to renewal and payment state in one read.
+    terms_join = (
+        "LEFT JOIN (SELECT s.account_id, sum(s.quantity) AS seats, "
+        "min(s.period_end) - %(day)s AS to_renewal, bool_or(s.status = 'past_due') AS past_due "
+        f"FROM {_table(Subscription)} s JOIN {target} t ON t.account_id = s.account_id "
+        "WHERE s.status IN ('active', 'past_due') AND s.period_start <= %(day)s AND "
+        "(s.period_end IS NULL OR s.period_end > %(day)s) GROUP BY s.account_id) terms "
+        "ON terms.account_id = t.account_id"
+    )
     for index, component in enumerate(components):
         metric = component["metric"]
         window = int(component.get("window_days", METRICS[metric].default_window))
@@ -452,27 +467,31 @@ def score_sql(
             raws.append(f"COALESCE(%(day)s - usage.u{index}, {window})::float8")
             lookback = max(lookback, window)
         elif metric == "seat_utilisation":
-            joins["seats"] = (
-                "LEFT JOIN (SELECT s.account_id, sum(s.quantity) AS seats FROM "
-                f"{_table(Subscription)} s JOIN {target} t ON t.account_id = s.account_id "
-                "WHERE s.status IN ('active', 'past_due') AND s.period_start <= %(day)s AND "
-                "(s.period_end IS NULL OR s.period_end > %(day)s) GROUP BY s.account_id) seats "
-                "ON seats.account_id = t.account_id"
-            )
+            joins["terms"] = terms_join
             # The rollup has no contact dimension: active contacts are the distinct contacts
             # of the raw events in the window, read through the (account, occurred_at) index
             # for a few accounts or the occurred_at BRIN for all of them. This is the one
             # metric whose cost grows with the events in its window (not with all history).
-            joins[f"people{index}"] = (
-                f"LEFT JOIN (SELECT e.account_id, count(DISTINCT e.contact_id) AS people FROM "
-                f"{_table(UsageEvent)} e JOIN {target} t ON t.account_id = e.account_id "
-                "WHERE e.contact_id IS NOT NULL AND e.occurred_at <= %(as_of)s AND "
-                f"e.occurred_at > %(as_of)s - interval '{window} days' GROUP BY e.account_id) "
-                f"people{index} ON people{index}.account_id = t.account_id"
+            in_window = (
+                "e.contact_id IS NOT NULL AND e.occurred_at <= %(as_of)s AND "
+                f"e.occurred_at > %(as_of)s - interval '{window} days'"
             )
+            if few:
+                joins[f"people{index}"] = (
+                    "LEFT JOIN LATERAL (SELECT count(DISTINCT e.contact_id) AS people FROM "
+                    f"{_table(UsageEvent)} e WHERE e.account_id = t.account_id AND {in_window}) "
+                    f"people{index} ON true"
+                )
+            else:
+                joins[f"people{index}"] = (
+                    "LEFT JOIN (SELECT e.account_id, count(DISTINCT e.contact_id) AS people "
+                    f"FROM {_table(UsageEvent)} e JOIN {target} t ON t.account_id = e.account_id "
+                    f"WHERE {in_window} GROUP BY e.account_id) "
+                    f"people{index} ON people{index}.account_id = t.account_id"
+                )
             raws.append(
-                "CASE WHEN COALESCE(seats.seats, 0) = 0 THEN NULL "
-                f"ELSE 100.0 * COALESCE(people{index}.people, 0) / seats.seats END::float8"
+                "CASE WHEN COALESCE(terms.seats, 0) = 0 THEN NULL "
+                f"ELSE 100.0 * COALESCE(people{index}.people, 0) / terms.seats END::float8"
             )
         elif metric == "support_load":
             weights = " ".join(
@@ -519,14 +538,7 @@ def score_sql(
             else:
                 raws.append("onboarding.overdue::float8")
         elif metric in ("days_to_renewal", "payment_past_due"):
-            joins["terms"] = (
-                "LEFT JOIN (SELECT s.account_id, min(s.period_end) - %(day)s AS to_renewal, "
-                "bool_or(s.status = 'past_due') AS past_due FROM "
-                f"{_table(Subscription)} s JOIN {target} t ON t.account_id = s.account_id "
-                "WHERE s.status IN ('active', 'past_due') AND s.period_start <= %(day)s AND "
-                "(s.period_end IS NULL OR s.period_end > %(day)s) GROUP BY s.account_id) terms "
-                "ON terms.account_id = t.account_id"
-            )
+            joins["terms"] = terms_join
             if metric == "days_to_renewal":
                 raws.append("terms.to_renewal::float8")
             else:

@@ -282,6 +282,7 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
             target="_health_pass",
             # A pass over (nearly) every account aggregates the rollup first and joins after.
             usage_of_all=large and rows * 4 >= accounts * 3,
+            few=not large,
         )
         churn = _churn_expression(profile, band_rates)
         if large:
