@@ -311,6 +311,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
         "args": ["squads.work_items_wake"],
     },
+    "field-plan-adoption-nightly": {
+        "task": "fullfield.fan_out",
+        "schedule": crontab(hour=1, minute=15),
+        "args": ["accounts.plan_adoption_rebuild"],
+    },
     "squads-daily-plays": {
         "task": "fullfield.fan_out",
         "schedule": 86400.0,

@@ -59,6 +59,8 @@ from apps.accounts.models import (
     Lead,
     OnboardingPlan,
     Opportunity,
+    PlanAdoption,
+    PlanAdoptionBuild,
     Subscription,
     SurveyResponse,
     Ticket,
@@ -358,6 +360,9 @@ class FieldReport:
     cohorts: list[Cohort]
     leakage: list[Leak]
     moments: list[Moment]
+    # When the adoption figures read the stored adoption days: when those were built (usage
+    # added since to plans they call settled is not seen); null when usage was scanned.
+    adoption_as_of: datetime | None = None
 
 
 # --- shared SQL ---------------------------------------------------------------------------
@@ -372,6 +377,7 @@ SUBSCRIPTION = Subscription._meta.db_table
 SURVEY = SurveyResponse._meta.db_table
 TICKET = Ticket._meta.db_table
 USAGE_DAY = UsageDay._meta.db_table
+PLAN_ADOPTION = PlanAdoption._meta.db_table
 # Scoring's current value per account (account_id, clv, as_of), read by name as the revenue
 # metrics read the squads table: accounts is the shared record and imports no other app.
 ACCOUNT_VALUE = "scoring_accountvalue"
@@ -395,15 +401,16 @@ _LEAD_GROUP_SQL = {
 TEMP_TABLES = ("field_first_lead", "field_scope", "field_account_mrr", "field_adoption")
 
 
-def _prepare_sql(group_by: GroupBy | None) -> list[str]:
+def _prepare_sql(group_by: GroupBy | None, *, stored_adoption: bool = False) -> list[str]:
     """Statements filling the temporary tables every part of the report reads.
 
     `field_first_lead`: the lead each account was first converted from; `field_scope`: the
     accounts in scope with their group; `field_account_mrr`: each account's MRR on the opening,
     closing and as_of days, its first paid day and the end of its last term ending in the
     period; `field_adoption`: each plan gone live from start - adoption_days to as_of, with
-    its adoption day (null if none). Computed once per report, with statistics, so the four
-    parts do not each repeat the adoption scan and the planner knows their sizes.
+    its adoption day (null if none), read from the stored adoption days where
+    `stored_adoption` allows (`_adoption_sql`). Computed once per report, with statistics, so
+    the four parts do not each repeat the adoption scan and the planner knows their sizes.
     """
     return [
         f"DROP TABLE IF EXISTS {', '.join(TEMP_TABLES)}",
@@ -437,28 +444,7 @@ FROM {SUBSCRIPTION} term
 WHERE term.status = ANY(%(counting_statuses)s)
   AND {_in_scope("term")}
 GROUP BY term.account_id""",  # noqa: S608
-        f"""
-CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS
-SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
-       reached.day AS adopted_on
-FROM {PLAN} plan
-LEFT JOIN LATERAL (
-    SELECT daily.day FROM (
-        SELECT usage.day, SUM(SUM(usage.event_count)) OVER (ORDER BY usage.day) AS running
-        FROM {USAGE_DAY} usage
-        WHERE usage.account_id = plan.account_id
-          AND usage.day >= plan.completed_on
-          AND usage.day < plan.completed_on + %(adoption_days)s
-          AND usage.day <= %(as_of)s
-          AND (%(adoption_event)s::text IS NULL OR usage.name = %(adoption_event)s)
-        GROUP BY usage.day
-    ) daily
-    WHERE daily.running >= %(adoption_threshold)s
-    ORDER BY daily.day LIMIT 1
-) reached ON TRUE
-WHERE plan.completed_on >= %(start)s - %(adoption_days)s
-  AND plan.completed_on <= %(as_of)s
-  AND {_in_scope("plan")}""",  # noqa: S608
+        _adoption_sql(stored=stored_adoption),
         f"ANALYZE {', '.join(TEMP_TABLES)}",
     ]
 
@@ -468,6 +454,64 @@ def _in_scope(alias: str) -> str:
     planner drops the test (values are bound client-side, so `NOT false OR ...` folds to
     true): no join with the whole scope for nothing."""
     return f"(NOT %(scoped)s OR {alias}.account_id IN (SELECT account_id FROM field_scope))"  # noqa: S608
+
+
+def adoption_reached_sql(plan: str) -> str:
+    """A lateral subquery: `day`, the first day on which plan `plan`'s usage since going live
+    adds up to adoption_threshold events within adoption_days days and by as_of (no row if
+    none). The one definition of adoption, for the report and for the stored adoption days."""
+    return f"""
+    SELECT daily.day FROM (
+        SELECT usage.day, SUM(SUM(usage.event_count)) OVER (ORDER BY usage.day) AS running
+        FROM {USAGE_DAY} usage
+        WHERE usage.account_id = {plan}.account_id
+          AND usage.day >= {plan}.completed_on
+          AND usage.day < {plan}.completed_on + %(adoption_days)s
+          AND usage.day <= %(as_of)s
+          AND (%(adoption_event)s::text IS NULL OR usage.name = %(adoption_event)s)
+        GROUP BY usage.day
+    ) daily
+    WHERE daily.running >= %(adoption_threshold)s
+    ORDER BY daily.day LIMIT 1"""  # noqa: S608
+
+
+# Plans gone live from start - adoption_days to as_of, in scope.
+_ADOPTION_PLANS = f"""
+WHERE plan.completed_on >= %(start)s - %(adoption_days)s
+  AND plan.completed_on <= %(as_of)s
+  AND {_in_scope("plan")}"""
+
+# A stored adoption day answers for a plan while it describes the plan as it is (same live
+# day) and is settled: the plan adopted by the build day, or its whole window had passed by
+# then. Usage only adds up, so the first day reaching the threshold by a later as_of is the
+# same; by an earlier as_of it counts only if it came by then.
+_SETTLED = f"""
+    SELECT stored.adopted_on FROM {PLAN_ADOPTION} stored
+    WHERE stored.plan_id = plan.id AND stored.live_on = plan.completed_on
+      AND (stored.adopted_on IS NOT NULL
+           OR stored.live_on + %(adoption_days)s - 1 <= %(adoption_built_on)s)"""  # noqa: S608
+
+
+def _adoption_sql(*, stored: bool) -> str:
+    """`field_adoption`: each plan gone live from start - adoption_days to as_of with its
+    adoption day. With `stored` (default adoption settings and a build of the stored adoption
+    days with them), settled plans read their stored day and only the others scan usage."""
+    scanned = f"""
+SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
+       reached.day AS adopted_on
+FROM {PLAN} plan LEFT JOIN LATERAL ({adoption_reached_sql("plan")}) reached ON TRUE
+{_ADOPTION_PLANS}"""  # noqa: S608
+    if not stored:
+        return f"CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS {scanned}"
+    return f"""
+CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS
+SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
+       CASE WHEN settled.adopted_on <= %(as_of)s THEN settled.adopted_on END AS adopted_on
+FROM {PLAN} plan JOIN LATERAL ({_SETTLED}) settled ON TRUE
+{_ADOPTION_PLANS}
+UNION ALL
+{scanned}
+  AND NOT EXISTS ({_SETTLED})"""  # noqa: S608
 
 
 def _terms_cte() -> str:
@@ -1018,6 +1062,8 @@ def _params(parameters: FieldParameters, currency: str) -> dict[str, Any]:
         "adoption_threshold": parameters.adoption_threshold,
         "adoption_days": parameters.adoption_days,
         "adoption_event": parameters.adoption_event,
+        "adoption_built_on": None,
+        "adoption_as_of": None,
         "leak_limit": parameters.leak_limit,
     }
 
@@ -1191,6 +1237,26 @@ def field_parameters_check(parameters: FieldParameters) -> None:
         )
 
 
+def stored_adoption_build(parameters: FieldParameters) -> PlanAdoptionBuild | None:
+    """The build of stored adoption days this report may read: only at the default adoption
+    settings, and only if built with them. A report that finds no build asks for one."""
+    if (
+        parameters.adoption_threshold != DEFAULT_ADOPTION_THRESHOLD
+        or parameters.adoption_days != DEFAULT_ADOPTION_DAYS
+        or parameters.adoption_event is not None
+    ):
+        return None
+    build = PlanAdoptionBuild.objects.first()
+    if build is None:
+        from apps.accounts.field.adoption import plan_adoption_request
+
+        plan_adoption_request()
+        return None
+    if build.threshold != DEFAULT_ADOPTION_THRESHOLD or build.window_days != DEFAULT_ADOPTION_DAYS:
+        return None
+    return build
+
+
 @contextlib.contextmanager
 def _reading(parameters: FieldParameters) -> Iterator[tuple[Any, dict[str, Any]]]:
     """A cursor in a transaction tuned for these aggregates, after the currency check."""
@@ -1206,7 +1272,11 @@ def _reading(parameters: FieldParameters) -> Iterator[tuple[Any, dict[str, Any]]
             "set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
         )
         previous_jit, previous_work_mem, _, _ = cursor.fetchone() or ("on", "4MB", None, None)
-        for statement in _prepare_sql(parameters.group_by):
+        build = stored_adoption_build(parameters)
+        if build is not None:
+            params["adoption_built_on"] = build.built_on
+            params["adoption_as_of"] = build.built_at
+        for statement in _prepare_sql(parameters.group_by, stored_adoption=build is not None):
             cursor.execute(statement, params)
         _refuse_foreign_currency(_run(cursor, _foreign_currency_sql(), params), currency=currency)
         yield cursor, params
@@ -1358,4 +1428,5 @@ def field_report(*, parameters: FieldParameters) -> FieldReport:
         cohorts=_cohorts(cohort_rows, group_by),
         leakage=_leakage(leak_rows),
         moments=_moments(moment_rows),
+        adoption_as_of=params["adoption_as_of"],
     )

@@ -13,7 +13,15 @@ import pytest
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account
-from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, term
+from apps.accounts.tests.field_book import (
+    AS_OF,
+    END,
+    START,
+    Book,
+    build_book,
+    store_adoption,
+    term,
+)
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import TenantClient, World
 
@@ -21,9 +29,11 @@ URL = "/api/v1/metrics/field/"
 PERIOD = {"start": START.isoformat(), "end": END.isoformat(), "as_of": AS_OF.isoformat()}
 
 
-@pytest.fixture
-def book(tenant_a: Tenant) -> Book:
-    return build_book()
+@pytest.fixture(params=("scanned", "stored midway"))
+def book(request: pytest.FixtureRequest, tenant_a: Tenant) -> Book:
+    built = build_book()
+    store_adoption(request.param)
+    return built
 
 
 def error_fields(response: Any) -> dict[str, Any]:

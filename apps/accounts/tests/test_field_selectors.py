@@ -25,14 +25,26 @@ from apps.accounts.field.selectors import (
 )
 from apps.accounts.models import Account
 from apps.accounts.revenue.periods import Period
-from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, noon, term
+from apps.accounts.tests.field_book import (
+    ADOPTION_WAYS,
+    AS_OF,
+    END,
+    START,
+    Book,
+    build_book,
+    noon,
+    store_adoption,
+    term,
+)
 from fullfield.errors import Conflict, DomainError
 from fullfield.tenancy.models import Tenant
 
 
-@pytest.fixture
-def book(tenant_a: Tenant) -> Book:
-    return build_book()
+@pytest.fixture(params=ADOPTION_WAYS)
+def book(request: pytest.FixtureRequest, tenant_a: Tenant) -> Book:
+    built = build_book()
+    store_adoption(request.param)
+    return built
 
 
 def parameters(**extra: Any) -> FieldParameters:
