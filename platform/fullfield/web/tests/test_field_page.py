@@ -151,3 +151,12 @@ def test_the_report_is_kept_a_few_minutes_and_says_when_it_was_computed(
     assert computed and computed.group(1) in again
     assert "Frost Renamed" not in again  # the kept report, dated
     assert "Frost Renamed" in fresh
+
+
+def test_the_page_says_when_the_adoption_days_it_read_were_stored(
+    alice_client: TenantClient, book: Book, request: pytest.FixtureRequest
+) -> None:
+    page = alice_client.get("/field/").content.decode()
+
+    stored = request.node.callspec.params["book"] == "stored"
+    assert ('data-testid="adoption-as-of"' in page) is stored
