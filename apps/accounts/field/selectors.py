@@ -119,7 +119,8 @@ STEP_DEFINITIONS: tuple[StepDefinition, ...] = (
         Half.FRONT,
         "Converted",
         "Leads converted into an account in the period. Time in step: days from the lead's "
-        "creation to its conversion.",
+        "creation (when it was recorded here) to its conversion, for leads recorded before "
+        "they were converted (a lead imported after its conversion has no time in step).",
     ),
     StepDefinition(
         "opportunity_created",
@@ -554,7 +555,8 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
       AND (NOT %(scoped)s OR scope.account_id IS NOT NULL)
     UNION ALL
     SELECT 'converted', lead.id, lead.converted_account_id, {lead_group},
-           {_days("lead.converted_at", "lead.created_at")}, NULL, NULL, NULL
+           CASE WHEN lead.converted_at >= lead.created_at
+                THEN {_days("lead.converted_at", "lead.created_at")} END, NULL, NULL, NULL
     FROM {LEAD} lead JOIN field_scope scope ON scope.account_id = lead.converted_account_id
     WHERE lead.converted_at >= %(start_at)s AND lead.converted_at < %(end_at)s
     UNION ALL
