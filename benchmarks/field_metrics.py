@@ -79,7 +79,10 @@ def phases(parameters: FieldParameters) -> dict[str, float]:
     ]
     statements += [
         ("  currency check", selectors._foreign_currency_sql()),
-        ("  funnel", selectors._funnel_sql(parameters.group_by)),
+        (
+            "  funnel",
+            selectors._funnel_sql(parameters.group_by, whole=selectors.whole(parameters)),
+        ),
         ("  cohorts", selectors._cohorts_sql(parameters.group_by)),
         ("  leakage", selectors._leakage_sql()),
         ("  moments", selectors._moments_sql()),

@@ -450,6 +450,11 @@ GROUP BY term.account_id""",  # noqa: S608
     ]
 
 
+def whole(parameters: FieldParameters) -> bool:
+    """Every account, in one group: no segment, squad or grouping."""
+    return parameters.group_by is None and parameters.segment is None and parameters.squad is None
+
+
 def _in_scope(alias: str) -> str:
     """The row's account is in scope. Without a segment or squad every account is, and the
     planner drops the test (values are bound client-side, so `NOT false OR ...` folds to
@@ -543,41 +548,55 @@ def _utc_day(column: str) -> str:
 # --- the funnel -----------------------------------------------------------------------------
 
 
-def _events_cte(group_by: GroupBy | None) -> str:
-    """`events`: one row per lead, deal, plan, term or account reaching a step in the period."""
+def _events_cte(group_by: GroupBy | None, *, whole: bool = False) -> str:
+    """`events`: one row per lead, deal, plan, term or account reaching a step in the period.
+
+    `whole` (no segment, squad or grouping): every account is in scope and in the one group,
+    so no branch joins the scope (each such join hashes every account)."""
     lead_group = _LEAD_GROUP_SQL[group_by]
+    scope = "" if whole else "JOIN field_scope scope USING (account_id)"
+    group = "NULL::text" if whole else "scope.group_key"
+    lead_scope = (
+        ""
+        if whole
+        else "LEFT JOIN field_scope scope ON scope.account_id = lead.converted_account_id"
+    )
+    lead_in_scope = "" if whole else "AND (NOT %(scoped)s OR scope.account_id IS NOT NULL)"
+    converted_scope = (
+        "" if whole else "JOIN field_scope scope ON scope.account_id = lead.converted_account_id"
+    )
     return f"""
 events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr) AS (
     SELECT 'lead', lead.id, lead.converted_account_id, {lead_group},
            NULL::numeric, NULL::numeric, NULL::boolean, NULL::numeric
-    FROM {LEAD} lead LEFT JOIN field_scope scope ON scope.account_id = lead.converted_account_id
-    WHERE lead.created_at >= %(start_at)s AND lead.created_at < %(end_at)s
-      AND (NOT %(scoped)s OR scope.account_id IS NOT NULL)
+    FROM {LEAD} lead {lead_scope}
+    WHERE lead.created_at >= %(start_at)s AND lead.created_at < %(end_at)s {lead_in_scope}
     UNION ALL
     SELECT 'converted', lead.id, lead.converted_account_id, {lead_group},
            CASE WHEN lead.converted_at >= lead.created_at
                 THEN {_days("lead.converted_at", "lead.created_at")} END, NULL, NULL, NULL
-    FROM {LEAD} lead JOIN field_scope scope ON scope.account_id = lead.converted_account_id
-    WHERE lead.converted_at >= %(start_at)s AND lead.converted_at < %(end_at)s
+    FROM {LEAD} lead {converted_scope}
+    WHERE lead.converted_account_id IS NOT NULL
+      AND lead.converted_at >= %(start_at)s AND lead.converted_at < %(end_at)s
     UNION ALL
-    SELECT 'opportunity_created', deal.id, deal.account_id, scope.group_key,
+    SELECT 'opportunity_created', deal.id, deal.account_id, {group},
            CASE WHEN first_lead.converted_at <= deal.created_at
                 THEN {_days("deal.created_at", "first_lead.converted_at")} END,
            deal.amount, NULL, NULL
-    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    FROM {OPPORTUNITY} deal {scope}
     LEFT JOIN field_first_lead first_lead USING (account_id)
     WHERE deal.kind = 'new' AND deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s
     UNION ALL
     SELECT CASE deal.status WHEN 'won' THEN 'won' ELSE '_lost' END, deal.id, deal.account_id,
-           scope.group_key, (deal.close_date - {_utc_day("deal.created_at")})::numeric,
+           {group}, (deal.close_date - {_utc_day("deal.created_at")})::numeric,
            deal.amount, NULL, NULL
-    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    FROM {OPPORTUNITY} deal {scope}
     WHERE deal.kind = 'new' AND deal.status IN ('won', 'lost')
       AND deal.close_date >= %(start)s AND deal.close_date < %(end)s
     UNION ALL
-    SELECT 'onboarding_started', plan.id, plan.account_id, scope.group_key,
+    SELECT 'onboarding_started', plan.id, plan.account_id, {group},
            (plan.started_on - deal.close_date)::numeric, NULL, NULL, NULL
-    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+    FROM {PLAN} plan {scope}
     LEFT JOIN LATERAL (
         SELECT close_date FROM {OPPORTUNITY} won
         WHERE won.account_id = plan.account_id AND won.kind = 'new' AND won.status = 'won'
@@ -586,31 +605,31 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
     ) deal ON TRUE
     WHERE plan.started_on >= %(start)s AND plan.started_on < %(end)s
     UNION ALL
-    SELECT 'live', plan.id, plan.account_id, scope.group_key,
+    SELECT 'live', plan.id, plan.account_id, {group},
            (plan.completed_on - plan.started_on)::numeric, NULL,
            plan.completed_on <= plan.target_live_on, NULL
-    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+    FROM {PLAN} plan {scope}
     WHERE plan.completed_on >= %(start)s AND plan.completed_on < %(end)s
     UNION ALL
     (SELECT DISTINCT ON (adoption.account_id)
-            'adopted', adoption.account_id, adoption.account_id, scope.group_key,
+            'adopted', adoption.account_id, adoption.account_id, {group},
             (adoption.adopted_on - adoption.live_on)::numeric, NULL, NULL, NULL
-     FROM field_adoption adoption JOIN field_scope scope USING (account_id)
+     FROM field_adoption adoption {scope}
      WHERE adoption.adopted_on >= %(start)s AND adoption.adopted_on < %(end)s
      ORDER BY adoption.account_id, adoption.adopted_on)
     UNION ALL
-    SELECT 'renewed', term.account_id, term.account_id, scope.group_key,
+    SELECT 'renewed', term.account_id, term.account_id, {group},
            (term.period_start - account_mrr.first_paid_on)::numeric, NULL, NULL, term.mrr
-    FROM terms term JOIN field_scope scope USING (account_id)
+    FROM terms term {scope}
     JOIN field_account_mrr account_mrr USING (account_id)
     WHERE term.change_kind = 'renewal' AND term.mrr > 0
       AND term.period_start >= %(start)s AND term.period_start < %(end)s
     UNION ALL
-    SELECT movement.step, account_mrr.account_id, account_mrr.account_id, scope.group_key,
+    SELECT movement.step, account_mrr.account_id, account_mrr.account_id, {group},
            (CASE WHEN movement.step = 'churned' THEN account_mrr.last_end_in_period
                  ELSE %(closing)s END - account_mrr.first_paid_on)::numeric,
            NULL, NULL, movement.mrr
-    FROM field_account_mrr account_mrr JOIN field_scope scope USING (account_id)
+    FROM field_account_mrr account_mrr {scope}
     CROSS JOIN LATERAL (
         SELECT CASE
             WHEN opening_mrr > 0 AND closing_mrr > opening_mrr THEN 'expanded'
@@ -623,7 +642,7 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
 )"""  # noqa: S608
 
 
-def _funnel_sql(group_by: GroupBy | None) -> str:
+def _funnel_sql(group_by: GroupBy | None, *, whole: bool = False) -> str:
     grouping = "GROUPING SETS ((step), (step, group_key))" if group_by else "step"
     is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
     group_column = "group_key" if group_by else "NULL::text"
@@ -632,7 +651,7 @@ def _funnel_sql(group_by: GroupBy | None) -> str:
     )
     return f"""
 WITH {_terms_cte()},
-{_events_cte(group_by)},
+{_events_cte(group_by, whole=whole)},
 step_accounts AS (
     -- Each account once per step and group, however many rows it has there: a hash
     -- aggregate, cheaper than numbering every row.
@@ -692,10 +711,10 @@ ORDER BY is_total DESC, {_group_order(group_by)}, position
 """  # noqa: S608
 
 
-def _step_accounts_sql(group_by: GroupBy | None) -> str:
+def _step_accounts_sql(group_by: GroupBy | None, *, whole: bool = False) -> str:
     return f"""
 WITH {_terms_cte()},
-{_events_cte(group_by)}
+{_events_cte(group_by, whole=whole)}
 SELECT DISTINCT account_id FROM events
 WHERE step = %(step)s AND account_id IS NOT NULL
   AND (NOT %(in_group)s OR group_key IS NOT DISTINCT FROM %(group_key)s::text)
@@ -1292,7 +1311,7 @@ def _reading(parameters: FieldParameters) -> Iterator[tuple[Any, dict[str, Any]]
 def field_funnel(*, parameters: FieldParameters) -> Funnel:
     """The period's funnel, in total and per group (STEP_DEFINITIONS)."""
     with _reading(parameters) as (cursor, params):
-        rows = _run(cursor, _funnel_sql(parameters.group_by), params)
+        rows = _run(cursor, _funnel_sql(parameters.group_by, whole=whole(parameters)), params)
     return _funnel(rows, parameters.group_by)
 
 
@@ -1316,7 +1335,9 @@ def field_step_account_ids(
             "in_group": parameters.group_by is not None,
             "group_key": None if group_key is None else str(group_key),
         }
-        rows = _run(cursor, _step_accounts_sql(parameters.group_by), params)
+        rows = _run(
+            cursor, _step_accounts_sql(parameters.group_by, whole=whole(parameters)), params
+        )
     return [account_id for (account_id,) in rows]
 
 
@@ -1419,7 +1440,7 @@ def field_report(*, parameters: FieldParameters) -> FieldReport:
     """
     group_by = parameters.group_by
     with _reading(parameters) as (cursor, params):
-        funnel_rows = _run(cursor, _funnel_sql(group_by), params)
+        funnel_rows = _run(cursor, _funnel_sql(group_by, whole=whole(parameters)), params)
         cohort_rows = _run(cursor, _cohorts_sql(group_by), params)
         leak_rows = _run(cursor, _leakage_sql(), params)
         moment_rows = _run(cursor, _moments_sql(), params)
