@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -46,7 +47,7 @@ def plan_adoption_rebuild(*, built_on: date | None = None) -> AdoptionBuild:
     yesterday, the last whole UTC day) in the current tenant, replacing the table's contents
     in one transaction. Concurrent rebuilds wait for each other; readers never wait."""
     day = built_on if built_on is not None else timezone.now().astimezone(UTC).date() - timedelta(1)
-    params = {
+    params: dict[str, Any] = {
         "as_of": day,
         "adoption_days": DEFAULT_ADOPTION_DAYS,
         "adoption_threshold": DEFAULT_ADOPTION_THRESHOLD,
@@ -76,11 +77,11 @@ WHERE plan.completed_on IS NOT NULL AND plan.completed_on <= %(as_of)s""",  # no
                 "window_days": DEFAULT_ADOPTION_DAYS,
             },
         )
-    cursor_analyze(PLAN_ADOPTION)
+    _analyze(PLAN_ADOPTION)
     return AdoptionBuild(built_at=built_at, built_on=day, plans=plans)
 
 
-def cursor_analyze(table: str) -> None:
+def _analyze(table: str) -> None:
     """Fresh statistics after the table's contents were replaced (outside the transaction)."""
     if connection.in_atomic_block:
         return

@@ -251,7 +251,7 @@ def test_the_response_says_as_of_when_adoption_days_were_stored(
 
     body = api_a.get(URL, PERIOD).json()
     assert body["adoption_as_of"] == build.built_at.isoformat().replace("+00:00", "Z")
-    assert api_a.get(URL, {**PERIOD, "adoption_days": 31}).json()["adoption_as_of"] is None
+    assert api_a.get(URL, {**PERIOD, "adoption_days": "31"}).json()["adoption_as_of"] is None
     schema = api_a.get("/api/schema/", {"format": "json"}).json()
     described = schema["components"]["schemas"]["FieldMetrics"]["properties"]["adoption_as_of"]
     assert "stored adoption day" in described["description"]
