@@ -75,7 +75,9 @@ def phases(parameters: FieldParameters) -> dict[str, float]:
         "accounts in scope",
         "MRR snapshots per account",
         "adoption per live plan (stored days)",
+        "small statistics sample",
         "analyze",
+        "statistics sample back",
     )
     statements = [
         (f"  prepare: {name}", statement)

@@ -446,7 +446,12 @@ WHERE term.status = ANY(%(counting_statuses)s)
   AND {_in_scope("term")}
 GROUP BY term.account_id""",  # noqa: S608
         _adoption_sql(stored=stored_adoption),
+        # A small sample (3,000 rows) tells the planner these tables' sizes and spreads well
+        # enough, at a fraction of the default 30,000-row sample's cost.
+        "SELECT set_config('default_statistics_target', '10', true)",
         f"ANALYZE {', '.join(TEMP_TABLES)}",
+        "SELECT set_config('default_statistics_target', "
+        "(SELECT reset_val FROM pg_settings WHERE name = 'default_statistics_target'), true)",
     ]
 
 
