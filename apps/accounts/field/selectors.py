@@ -966,17 +966,29 @@ responses AS (
     WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
       AND {_in_scope("response")}
 ),
+monthly AS (
+    -- One pass over the responses, per moment and month; the moment's figures add these up
+    -- (sums and counts, so its averages are exactly those of its responses).
+    SELECT moment, month, COUNT(*) AS responses, COUNT(*) FILTER (WHERE poor) AS poor,
+           SUM(score) FILTER (WHERE kind = 'csat') AS csat_sum,
+           COUNT(*) FILTER (WHERE kind = 'csat') AS csat_count,
+           SUM(score) FILTER (WHERE kind = 'ces') AS ces_sum,
+           COUNT(*) FILTER (WHERE kind = 'ces') AS ces_count,
+           SUM(score) FILTER (WHERE kind = 'nps') AS nps_sum,
+           COUNT(*) FILTER (WHERE kind = 'nps' AND score >= 9) AS promoters,
+           COUNT(*) FILTER (WHERE kind = 'nps' AND score <= 6) AS detractors,
+           COUNT(*) FILTER (WHERE kind = 'nps') AS nps_count
+    FROM responses GROUP BY moment, month
+),
 all_scores AS (
-    -- The moment's figures and its monthly trend in one pass over the responses.
     SELECT moment, month, GROUPING(month) <> 0 AS is_total,
-           COUNT(*) AS responses, COUNT(*) FILTER (WHERE poor) AS poor_responses,
-           ROUND(AVG(score) FILTER (WHERE kind = 'csat'), 2) AS csat,
-           ROUND(AVG(score) FILTER (WHERE kind = 'ces'), 2) AS ces,
-           ROUND(100.0 * (COUNT(*) FILTER (WHERE kind = 'nps' AND score >= 9)
-                 - COUNT(*) FILTER (WHERE kind = 'nps' AND score <= 6))
-                 / NULLIF(COUNT(*) FILTER (WHERE kind = 'nps'), 0), 1) AS nps,
-           ROUND(AVG(score) FILTER (WHERE kind = 'nps'), 2) AS nps_average
-    FROM responses
+           SUM(responses)::bigint AS responses, SUM(poor)::bigint AS poor_responses,
+           ROUND(SUM(csat_sum) / NULLIF(SUM(csat_count), 0), 2) AS csat,
+           ROUND(SUM(ces_sum) / NULLIF(SUM(ces_count), 0), 2) AS ces,
+           ROUND(100.0 * (SUM(promoters) - SUM(detractors)) / NULLIF(SUM(nps_count), 0), 1)
+               AS nps,
+           ROUND(SUM(nps_sum) / NULLIF(SUM(nps_count), 0), 2) AS nps_average
+    FROM monthly
     GROUP BY GROUPING SETS ((moment), (moment, month))
 ),
 scores AS (SELECT * FROM all_scores WHERE is_total),
