@@ -586,3 +586,45 @@ class RevenueSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} as of {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class PlanAdoption(models.Model):
+    """Each completed onboarding plan's adoption day at the default adoption settings, as the
+    field metrics define it (usage since going live reaching `threshold` events within
+    `window_days` days), followed to `PlanAdoptionBuild.built_on`.
+
+    Derived data, rebuilt whole and set-based (`apps.accounts.field.adoption`); the field
+    report reads a row only while it still describes its plan (same live day) and is settled
+    (adopted, or its window closed by the build day), and computes the others from the usage
+    rollup. Never edited by hand.
+    """
+
+    plan = models.OneToOneField(
+        OnboardingPlan, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
+    live_on = models.DateField()
+    adopted_on = models.DateField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"plan {self.plan_id} live {self.live_on} adopted {self.adopted_on}"
+
+
+class PlanAdoptionBuild(models.Model):
+    """The one record of when `PlanAdoption` was last rebuilt, and with which settings.
+
+    Missing until the first build; its settings decide which reports may read the table."""
+
+    singleton = models.BooleanField(primary_key=True, default=True)
+    built_at = models.DateTimeField()
+    built_on = models.DateField(help_text="Usage was followed up to and including this UTC day.")
+    threshold = models.PositiveIntegerField()
+    window_days = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(singleton=True), name="plan_adoption_build_single")
+        ]
+
+    def __str__(self) -> str:
+        return f"plan adoption built {self.built_at:%Y-%m-%d %H:%M}"

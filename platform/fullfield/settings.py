@@ -316,6 +316,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
         "args": ["accounts.revenue_refresh"],
     },
+    "field-plan-adoption-nightly": {
+        "task": "fullfield.fan_out",
+        "schedule": crontab(hour=1, minute=15),
+        "args": ["accounts.plan_adoption_rebuild"],
+    },
     "squads-daily-plays": {
         "task": "fullfield.fan_out",
         "schedule": 86400.0,

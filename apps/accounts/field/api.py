@@ -332,6 +332,18 @@ class FieldMetricsSerializer(serializers.Serializer[Any]):
         read_only=True, help_text="The tenant's currency (ISO 4217); every amount is in it."
     )
     parameters = FieldParametersSerializer(read_only=True, help_text="What was computed.")
+    adoption_as_of = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "At the default adoption settings the adopted figures read each completed plan's "
+            "stored adoption day (rebuilt nightly) where it is settled: adopted, or its window "
+            "closed, by the build day; other plans are computed from the usage rollup. This is "
+            "when those stored days were built: usage recorded since for a settled plan is not "
+            "seen until the next build. Null when every adoption day was computed now (other "
+            "adoption settings, or no build yet)."
+        ),
+    )
     funnel = FunnelSerializer(read_only=True)
     cohorts = CohortSerializer(
         many=True,
@@ -498,6 +510,7 @@ class FieldMetricsApi(APIView):
                 "adoption_event": parameters.adoption_event,
                 "leak_limit": parameters.leak_limit,
             },
+            "adoption_as_of": report.adoption_as_of,
             "funnel": report.funnel,
             "cohorts": report.cohorts,
             "leakage": report.leakage,

@@ -59,6 +59,8 @@ from apps.accounts.models import (
     Lead,
     OnboardingPlan,
     Opportunity,
+    PlanAdoption,
+    PlanAdoptionBuild,
     Subscription,
     SurveyResponse,
     Ticket,
@@ -117,7 +119,8 @@ STEP_DEFINITIONS: tuple[StepDefinition, ...] = (
         Half.FRONT,
         "Converted",
         "Leads converted into an account in the period. Time in step: days from the lead's "
-        "creation to its conversion.",
+        "creation (when it was recorded here) to its conversion, for leads recorded before "
+        "they were converted (a lead imported after its conversion has no time in step).",
     ),
     StepDefinition(
         "opportunity_created",
@@ -358,6 +361,9 @@ class FieldReport:
     cohorts: list[Cohort]
     leakage: list[Leak]
     moments: list[Moment]
+    # When the adoption figures read the stored adoption days: when those were built (usage
+    # added since to plans they call settled is not seen); null when usage was scanned.
+    adoption_as_of: datetime | None = None
 
 
 # --- shared SQL ---------------------------------------------------------------------------
@@ -372,6 +378,7 @@ SUBSCRIPTION = Subscription._meta.db_table
 SURVEY = SurveyResponse._meta.db_table
 TICKET = Ticket._meta.db_table
 USAGE_DAY = UsageDay._meta.db_table
+PLAN_ADOPTION = PlanAdoption._meta.db_table
 # Scoring's current value per account (account_id, clv, as_of), read by name as the revenue
 # metrics read the squads table: accounts is the shared record and imports no other app.
 ACCOUNT_VALUE = "scoring_accountvalue"
@@ -395,15 +402,16 @@ _LEAD_GROUP_SQL = {
 TEMP_TABLES = ("field_first_lead", "field_scope", "field_account_mrr", "field_adoption")
 
 
-def _prepare_sql(group_by: GroupBy | None) -> list[str]:
+def _prepare_sql(group_by: GroupBy | None, *, stored_adoption: bool = False) -> list[str]:
     """Statements filling the temporary tables every part of the report reads.
 
     `field_first_lead`: the lead each account was first converted from; `field_scope`: the
     accounts in scope with their group; `field_account_mrr`: each account's MRR on the opening,
     closing and as_of days, its first paid day and the end of its last term ending in the
     period; `field_adoption`: each plan gone live from start - adoption_days to as_of, with
-    its adoption day (null if none). Computed once per report, with statistics, so the four
-    parts do not each repeat the adoption scan and the planner knows their sizes.
+    its adoption day (null if none), read from the stored adoption days where
+    `stored_adoption` allows (`_adoption_sql`). Computed once per report, with statistics, so
+    the four parts do not each repeat the adoption scan and the planner knows their sizes.
     """
     return [
         f"DROP TABLE IF EXISTS {', '.join(TEMP_TABLES)}",
@@ -437,30 +445,19 @@ FROM {SUBSCRIPTION} term
 WHERE term.status = ANY(%(counting_statuses)s)
   AND {_in_scope("term")}
 GROUP BY term.account_id""",  # noqa: S608
-        f"""
-CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS
-SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
-       reached.day AS adopted_on
-FROM {PLAN} plan
-LEFT JOIN LATERAL (
-    SELECT daily.day FROM (
-        SELECT usage.day, SUM(SUM(usage.event_count)) OVER (ORDER BY usage.day) AS running
-        FROM {USAGE_DAY} usage
-        WHERE usage.account_id = plan.account_id
-          AND usage.day >= plan.completed_on
-          AND usage.day < plan.completed_on + %(adoption_days)s
-          AND usage.day <= %(as_of)s
-          AND (%(adoption_event)s::text IS NULL OR usage.name = %(adoption_event)s)
-        GROUP BY usage.day
-    ) daily
-    WHERE daily.running >= %(adoption_threshold)s
-    ORDER BY daily.day LIMIT 1
-) reached ON TRUE
-WHERE plan.completed_on >= %(start)s - %(adoption_days)s
-  AND plan.completed_on <= %(as_of)s
-  AND {_in_scope("plan")}""",  # noqa: S608
+        _adoption_sql(stored=stored_adoption),
+        # A small sample (3,000 rows) tells the planner these tables' sizes and spreads well
+        # enough, at a fraction of the default 30,000-row sample's cost.
+        "SELECT set_config('default_statistics_target', '10', true)",
         f"ANALYZE {', '.join(TEMP_TABLES)}",
+        "SELECT set_config('default_statistics_target', "
+        "(SELECT reset_val FROM pg_settings WHERE name = 'default_statistics_target'), true)",
     ]
+
+
+def whole(parameters: FieldParameters) -> bool:
+    """Every account, in one group: no segment, squad or grouping."""
+    return parameters.group_by is None and parameters.segment is None and parameters.squad is None
 
 
 def _in_scope(alias: str) -> str:
@@ -468,6 +465,64 @@ def _in_scope(alias: str) -> str:
     planner drops the test (values are bound client-side, so `NOT false OR ...` folds to
     true): no join with the whole scope for nothing."""
     return f"(NOT %(scoped)s OR {alias}.account_id IN (SELECT account_id FROM field_scope))"  # noqa: S608
+
+
+def adoption_reached_sql(plan: str) -> str:
+    """A lateral subquery: `day`, the first day on which plan `plan`'s usage since going live
+    adds up to adoption_threshold events within adoption_days days and by as_of (no row if
+    none). The one definition of adoption, for the report and for the stored adoption days."""
+    return f"""
+    SELECT daily.day FROM (
+        SELECT usage.day, SUM(SUM(usage.event_count)) OVER (ORDER BY usage.day) AS running
+        FROM {USAGE_DAY} usage
+        WHERE usage.account_id = {plan}.account_id
+          AND usage.day >= {plan}.completed_on
+          AND usage.day < {plan}.completed_on + %(adoption_days)s
+          AND usage.day <= %(as_of)s
+          AND (%(adoption_event)s::text IS NULL OR usage.name = %(adoption_event)s)
+        GROUP BY usage.day
+    ) daily
+    WHERE daily.running >= %(adoption_threshold)s
+    ORDER BY daily.day LIMIT 1"""  # noqa: S608
+
+
+# Plans gone live from start - adoption_days to as_of, in scope.
+_ADOPTION_PLANS = f"""
+WHERE plan.completed_on >= %(start)s - %(adoption_days)s
+  AND plan.completed_on <= %(as_of)s
+  AND {_in_scope("plan")}"""
+
+# A stored adoption day answers for a plan while it describes the plan as it is (same live
+# day) and is settled: the plan adopted by the build day, or its whole window had passed by
+# then. Usage only adds up, so the first day reaching the threshold by a later as_of is the
+# same; by an earlier as_of it counts only if it came by then.
+_SETTLED = f"""
+    SELECT stored.adopted_on FROM {PLAN_ADOPTION} stored
+    WHERE stored.plan_id = plan.id AND stored.live_on = plan.completed_on
+      AND (stored.adopted_on IS NOT NULL
+           OR stored.live_on + %(adoption_days)s - 1 <= %(adoption_built_on)s)"""  # noqa: S608
+
+
+def _adoption_sql(*, stored: bool) -> str:
+    """`field_adoption`: each plan gone live from start - adoption_days to as_of with its
+    adoption day. With `stored` (default adoption settings and a build of the stored adoption
+    days with them), settled plans read their stored day and only the others scan usage."""
+    scanned = f"""
+SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
+       reached.day AS adopted_on
+FROM {PLAN} plan LEFT JOIN LATERAL ({adoption_reached_sql("plan")}) reached ON TRUE
+{_ADOPTION_PLANS}"""  # noqa: S608
+    if not stored:
+        return f"CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS {scanned}"
+    return f"""
+CREATE TEMPORARY TABLE field_adoption ON COMMIT DROP AS
+SELECT plan.id AS plan_id, plan.account_id, plan.completed_on AS live_on,
+       CASE WHEN settled.adopted_on <= %(as_of)s THEN settled.adopted_on END AS adopted_on
+FROM {PLAN} plan JOIN LATERAL ({_SETTLED}) settled ON TRUE
+{_ADOPTION_PLANS}
+UNION ALL
+{scanned}
+  AND NOT EXISTS ({_SETTLED})"""  # noqa: S608
 
 
 def _terms_cte() -> str:
@@ -498,40 +553,55 @@ def _utc_day(column: str) -> str:
 # --- the funnel -----------------------------------------------------------------------------
 
 
-def _events_cte(group_by: GroupBy | None) -> str:
-    """`events`: one row per lead, deal, plan, term or account reaching a step in the period."""
+def _events_cte(group_by: GroupBy | None, *, whole: bool = False) -> str:
+    """`events`: one row per lead, deal, plan, term or account reaching a step in the period.
+
+    `whole` (no segment, squad or grouping): every account is in scope and in the one group,
+    so no branch joins the scope (each such join hashes every account)."""
     lead_group = _LEAD_GROUP_SQL[group_by]
+    scope = "" if whole else "JOIN field_scope scope USING (account_id)"
+    group = "NULL::text" if whole else "scope.group_key"
+    lead_scope = (
+        ""
+        if whole
+        else "LEFT JOIN field_scope scope ON scope.account_id = lead.converted_account_id"
+    )
+    lead_in_scope = "" if whole else "AND (NOT %(scoped)s OR scope.account_id IS NOT NULL)"
+    converted_scope = (
+        "" if whole else "JOIN field_scope scope ON scope.account_id = lead.converted_account_id"
+    )
     return f"""
 events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr) AS (
     SELECT 'lead', lead.id, lead.converted_account_id, {lead_group},
            NULL::numeric, NULL::numeric, NULL::boolean, NULL::numeric
-    FROM {LEAD} lead LEFT JOIN field_scope scope ON scope.account_id = lead.converted_account_id
-    WHERE lead.created_at >= %(start_at)s AND lead.created_at < %(end_at)s
-      AND (NOT %(scoped)s OR scope.account_id IS NOT NULL)
+    FROM {LEAD} lead {lead_scope}
+    WHERE lead.created_at >= %(start_at)s AND lead.created_at < %(end_at)s {lead_in_scope}
     UNION ALL
     SELECT 'converted', lead.id, lead.converted_account_id, {lead_group},
-           {_days("lead.converted_at", "lead.created_at")}, NULL, NULL, NULL
-    FROM {LEAD} lead JOIN field_scope scope ON scope.account_id = lead.converted_account_id
-    WHERE lead.converted_at >= %(start_at)s AND lead.converted_at < %(end_at)s
+           CASE WHEN lead.converted_at >= lead.created_at
+                THEN {_days("lead.converted_at", "lead.created_at")} END, NULL, NULL, NULL
+    FROM {LEAD} lead {converted_scope}
+    WHERE lead.converted_account_id IS NOT NULL
+      AND lead.converted_at >= %(start_at)s AND lead.converted_at < %(end_at)s
     UNION ALL
-    SELECT 'opportunity_created', deal.id, deal.account_id, scope.group_key,
+    SELECT 'opportunity_created', deal.id, deal.account_id, {group},
            CASE WHEN first_lead.converted_at <= deal.created_at
                 THEN {_days("deal.created_at", "first_lead.converted_at")} END,
            deal.amount, NULL, NULL
-    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    FROM {OPPORTUNITY} deal {scope}
     LEFT JOIN field_first_lead first_lead USING (account_id)
     WHERE deal.kind = 'new' AND deal.created_at >= %(start_at)s AND deal.created_at < %(end_at)s
     UNION ALL
     SELECT CASE deal.status WHEN 'won' THEN 'won' ELSE '_lost' END, deal.id, deal.account_id,
-           scope.group_key, (deal.close_date - {_utc_day("deal.created_at")})::numeric,
+           {group}, (deal.close_date - {_utc_day("deal.created_at")})::numeric,
            deal.amount, NULL, NULL
-    FROM {OPPORTUNITY} deal JOIN field_scope scope USING (account_id)
+    FROM {OPPORTUNITY} deal {scope}
     WHERE deal.kind = 'new' AND deal.status IN ('won', 'lost')
       AND deal.close_date >= %(start)s AND deal.close_date < %(end)s
     UNION ALL
-    SELECT 'onboarding_started', plan.id, plan.account_id, scope.group_key,
+    SELECT 'onboarding_started', plan.id, plan.account_id, {group},
            (plan.started_on - deal.close_date)::numeric, NULL, NULL, NULL
-    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+    FROM {PLAN} plan {scope}
     LEFT JOIN LATERAL (
         SELECT close_date FROM {OPPORTUNITY} won
         WHERE won.account_id = plan.account_id AND won.kind = 'new' AND won.status = 'won'
@@ -540,31 +610,31 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
     ) deal ON TRUE
     WHERE plan.started_on >= %(start)s AND plan.started_on < %(end)s
     UNION ALL
-    SELECT 'live', plan.id, plan.account_id, scope.group_key,
+    SELECT 'live', plan.id, plan.account_id, {group},
            (plan.completed_on - plan.started_on)::numeric, NULL,
            plan.completed_on <= plan.target_live_on, NULL
-    FROM {PLAN} plan JOIN field_scope scope USING (account_id)
+    FROM {PLAN} plan {scope}
     WHERE plan.completed_on >= %(start)s AND plan.completed_on < %(end)s
     UNION ALL
     (SELECT DISTINCT ON (adoption.account_id)
-            'adopted', adoption.account_id, adoption.account_id, scope.group_key,
+            'adopted', adoption.account_id, adoption.account_id, {group},
             (adoption.adopted_on - adoption.live_on)::numeric, NULL, NULL, NULL
-     FROM field_adoption adoption JOIN field_scope scope USING (account_id)
+     FROM field_adoption adoption {scope}
      WHERE adoption.adopted_on >= %(start)s AND adoption.adopted_on < %(end)s
      ORDER BY adoption.account_id, adoption.adopted_on)
     UNION ALL
-    SELECT 'renewed', term.account_id, term.account_id, scope.group_key,
+    SELECT 'renewed', term.account_id, term.account_id, {group},
            (term.period_start - account_mrr.first_paid_on)::numeric, NULL, NULL, term.mrr
-    FROM terms term JOIN field_scope scope USING (account_id)
+    FROM terms term {scope}
     JOIN field_account_mrr account_mrr USING (account_id)
     WHERE term.change_kind = 'renewal' AND term.mrr > 0
       AND term.period_start >= %(start)s AND term.period_start < %(end)s
     UNION ALL
-    SELECT movement.step, account_mrr.account_id, account_mrr.account_id, scope.group_key,
+    SELECT movement.step, account_mrr.account_id, account_mrr.account_id, {group},
            (CASE WHEN movement.step = 'churned' THEN account_mrr.last_end_in_period
                  ELSE %(closing)s END - account_mrr.first_paid_on)::numeric,
            NULL, NULL, movement.mrr
-    FROM field_account_mrr account_mrr JOIN field_scope scope USING (account_id)
+    FROM field_account_mrr account_mrr {scope}
     CROSS JOIN LATERAL (
         SELECT CASE
             WHEN opening_mrr > 0 AND closing_mrr > opening_mrr THEN 'expanded'
@@ -577,7 +647,7 @@ events (step, entity_id, account_id, group_key, days, amount, on_time, moved_mrr
 )"""  # noqa: S608
 
 
-def _funnel_sql(group_by: GroupBy | None) -> str:
+def _funnel_sql(group_by: GroupBy | None, *, whole: bool = False) -> str:
     grouping = "GROUPING SETS ((step), (step, group_key))" if group_by else "step"
     is_total = "GROUPING(group_key) <> 0" if group_by else "TRUE"
     group_column = "group_key" if group_by else "NULL::text"
@@ -586,7 +656,7 @@ def _funnel_sql(group_by: GroupBy | None) -> str:
     )
     return f"""
 WITH {_terms_cte()},
-{_events_cte(group_by)},
+{_events_cte(group_by, whole=whole)},
 step_accounts AS (
     -- Each account once per step and group, however many rows it has there: a hash
     -- aggregate, cheaper than numbering every row.
@@ -646,10 +716,10 @@ ORDER BY is_total DESC, {_group_order(group_by)}, position
 """  # noqa: S608
 
 
-def _step_accounts_sql(group_by: GroupBy | None) -> str:
+def _step_accounts_sql(group_by: GroupBy | None, *, whole: bool = False) -> str:
     return f"""
 WITH {_terms_cte()},
-{_events_cte(group_by)}
+{_events_cte(group_by, whole=whole)}
 SELECT DISTINCT account_id FROM events
 WHERE step = %(step)s AND account_id IS NOT NULL
   AND (NOT %(in_group)s OR group_key IS NOT DISTINCT FROM %(group_key)s::text)
@@ -896,17 +966,29 @@ responses AS (
     WHERE response.responded_at >= %(start_at)s AND response.responded_at < %(end_at)s
       AND {_in_scope("response")}
 ),
+monthly AS (
+    -- One pass over the responses, per moment and month; the moment's figures add these up
+    -- (sums and counts, so its averages are exactly those of its responses).
+    SELECT moment, month, COUNT(*) AS responses, COUNT(*) FILTER (WHERE poor) AS poor,
+           SUM(score) FILTER (WHERE kind = 'csat') AS csat_sum,
+           COUNT(*) FILTER (WHERE kind = 'csat') AS csat_count,
+           SUM(score) FILTER (WHERE kind = 'ces') AS ces_sum,
+           COUNT(*) FILTER (WHERE kind = 'ces') AS ces_count,
+           SUM(score) FILTER (WHERE kind = 'nps') AS nps_sum,
+           COUNT(*) FILTER (WHERE kind = 'nps' AND score >= 9) AS promoters,
+           COUNT(*) FILTER (WHERE kind = 'nps' AND score <= 6) AS detractors,
+           COUNT(*) FILTER (WHERE kind = 'nps') AS nps_count
+    FROM responses GROUP BY moment, month
+),
 all_scores AS (
-    -- The moment's figures and its monthly trend in one pass over the responses.
     SELECT moment, month, GROUPING(month) <> 0 AS is_total,
-           COUNT(*) AS responses, COUNT(*) FILTER (WHERE poor) AS poor_responses,
-           ROUND(AVG(score) FILTER (WHERE kind = 'csat'), 2) AS csat,
-           ROUND(AVG(score) FILTER (WHERE kind = 'ces'), 2) AS ces,
-           ROUND(100.0 * (COUNT(*) FILTER (WHERE kind = 'nps' AND score >= 9)
-                 - COUNT(*) FILTER (WHERE kind = 'nps' AND score <= 6))
-                 / NULLIF(COUNT(*) FILTER (WHERE kind = 'nps'), 0), 1) AS nps,
-           ROUND(AVG(score) FILTER (WHERE kind = 'nps'), 2) AS nps_average
-    FROM responses
+           SUM(responses)::bigint AS responses, SUM(poor)::bigint AS poor_responses,
+           ROUND(SUM(csat_sum) / NULLIF(SUM(csat_count), 0), 2) AS csat,
+           ROUND(SUM(ces_sum) / NULLIF(SUM(ces_count), 0), 2) AS ces,
+           ROUND(100.0 * (SUM(promoters) - SUM(detractors)) / NULLIF(SUM(nps_count), 0), 1)
+               AS nps,
+           ROUND(SUM(nps_sum) / NULLIF(SUM(nps_count), 0), 2) AS nps_average
+    FROM monthly
     GROUP BY GROUPING SETS ((moment), (moment, month))
 ),
 scores AS (SELECT * FROM all_scores WHERE is_total),
@@ -1018,6 +1100,8 @@ def _params(parameters: FieldParameters, currency: str) -> dict[str, Any]:
         "adoption_threshold": parameters.adoption_threshold,
         "adoption_days": parameters.adoption_days,
         "adoption_event": parameters.adoption_event,
+        "adoption_built_on": None,
+        "adoption_as_of": None,
         "leak_limit": parameters.leak_limit,
     }
 
@@ -1191,6 +1275,26 @@ def field_parameters_check(parameters: FieldParameters) -> None:
         )
 
 
+def stored_adoption_build(parameters: FieldParameters) -> PlanAdoptionBuild | None:
+    """The build of stored adoption days this report may read: only at the default adoption
+    settings, and only if built with them. A report that finds no build asks for one."""
+    if (
+        parameters.adoption_threshold != DEFAULT_ADOPTION_THRESHOLD
+        or parameters.adoption_days != DEFAULT_ADOPTION_DAYS
+        or parameters.adoption_event is not None
+    ):
+        return None
+    build = PlanAdoptionBuild.objects.first()
+    if build is None:
+        from apps.accounts.field.adoption import plan_adoption_request
+
+        plan_adoption_request()
+        return None
+    if build.threshold != DEFAULT_ADOPTION_THRESHOLD or build.window_days != DEFAULT_ADOPTION_DAYS:
+        return None
+    return build
+
+
 @contextlib.contextmanager
 def _reading(parameters: FieldParameters) -> Iterator[tuple[Any, dict[str, Any]]]:
     """A cursor in a transaction tuned for these aggregates, after the currency check."""
@@ -1206,7 +1310,11 @@ def _reading(parameters: FieldParameters) -> Iterator[tuple[Any, dict[str, Any]]
             "set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
         )
         previous_jit, previous_work_mem, _, _ = cursor.fetchone() or ("on", "4MB", None, None)
-        for statement in _prepare_sql(parameters.group_by):
+        build = stored_adoption_build(parameters)
+        if build is not None:
+            params["adoption_built_on"] = build.built_on
+            params["adoption_as_of"] = build.built_at
+        for statement in _prepare_sql(parameters.group_by, stored_adoption=build is not None):
             cursor.execute(statement, params)
         _refuse_foreign_currency(_run(cursor, _foreign_currency_sql(), params), currency=currency)
         yield cursor, params
@@ -1220,7 +1328,7 @@ def _reading(parameters: FieldParameters) -> Iterator[tuple[Any, dict[str, Any]]
 def field_funnel(*, parameters: FieldParameters) -> Funnel:
     """The period's funnel, in total and per group (STEP_DEFINITIONS)."""
     with _reading(parameters) as (cursor, params):
-        rows = _run(cursor, _funnel_sql(parameters.group_by), params)
+        rows = _run(cursor, _funnel_sql(parameters.group_by, whole=whole(parameters)), params)
     return _funnel(rows, parameters.group_by)
 
 
@@ -1244,7 +1352,9 @@ def field_step_account_ids(
             "in_group": parameters.group_by is not None,
             "group_key": None if group_key is None else str(group_key),
         }
-        rows = _run(cursor, _step_accounts_sql(parameters.group_by), params)
+        rows = _run(
+            cursor, _step_accounts_sql(parameters.group_by, whole=whole(parameters)), params
+        )
     return [account_id for (account_id,) in rows]
 
 
@@ -1347,7 +1457,7 @@ def field_report(*, parameters: FieldParameters) -> FieldReport:
     """
     group_by = parameters.group_by
     with _reading(parameters) as (cursor, params):
-        funnel_rows = _run(cursor, _funnel_sql(group_by), params)
+        funnel_rows = _run(cursor, _funnel_sql(group_by, whole=whole(parameters)), params)
         cohort_rows = _run(cursor, _cohorts_sql(group_by), params)
         leak_rows = _run(cursor, _leakage_sql(), params)
         moment_rows = _run(cursor, _moments_sql(), params)
@@ -1358,4 +1468,5 @@ def field_report(*, parameters: FieldParameters) -> FieldReport:
         cohorts=_cohorts(cohort_rows, group_by),
         leakage=_leakage(leak_rows),
         moments=_moments(moment_rows),
+        adoption_as_of=params["adoption_as_of"],
     )

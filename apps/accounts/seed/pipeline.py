@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from apps.accounts.seed import vocabulary as words
@@ -33,6 +33,8 @@ class PipelineStory(StoryBase):
         converted_at = self.moment(converted_on)
         if converted_at >= self.anchor_moment:
             return source
+        # The lead came in from its campaign up to 30 days before it was converted.
+        days_as_lead = rng.randint(0, 30)
         self.plan.leads.append(
             LeadRecord(
                 external_id=f"lead-{self.number}-0",
@@ -40,8 +42,9 @@ class PipelineStory(StoryBase):
                 name=person.name,
                 company=self.skeleton.name,
                 lead_source=source,
-                campaign=self.campaign(source, converted_on - timedelta(days=rng.randint(0, 30))),
+                campaign=self.campaign(source, converted_on - timedelta(days=days_as_lead)),
                 status="converted",
+                created_at=converted_at - timedelta(days=days_as_lead),
                 converted_at=converted_at,
             )
         )
@@ -74,6 +77,7 @@ class PipelineStory(StoryBase):
                     lead_source=source,
                     campaign=self.campaign(source, day),
                     status=_weighted(rng, words.LEAD_STATUSES_OPEN),
+                    created_at=datetime.combine(day, time(12), UTC),
                     converted_at=None,
                 )
             )

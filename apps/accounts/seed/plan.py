@@ -83,7 +83,8 @@ class ContactRecord:
 
 @dataclass(slots=True)
 class LeadRecord:
-    """A lead; `converted_at` set means it was converted into this plan's account."""
+    """A lead; `converted_at` set means it was converted into this plan's account, never
+    before `created_at`, when the lead came in."""
 
     external_id: str
     email: str
@@ -92,6 +93,7 @@ class LeadRecord:
     lead_source: str
     campaign: str
     status: str
+    created_at: datetime
     converted_at: datetime | None
 
 

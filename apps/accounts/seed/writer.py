@@ -283,7 +283,8 @@ class _Writer:
             ),
             (
                 (
-                    now, now, "crm", lead.external_id, lead.email, lead.name, lead.company,
+                    lead.created_at, now, "crm", lead.external_id, lead.email, lead.name,
+                    lead.company,
                     lead.lead_source, lead.campaign, lead.status,
                     None if lead.converted_at is None else account_ids[p.index],
                     lead.converted_at,

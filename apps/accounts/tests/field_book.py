@@ -231,3 +231,21 @@ def build_book() -> Book:
         "kite": kite,
     }
     return Book(accounts=accounts, leads=leads, deals=deals, plans=plans)
+
+
+# How the report finds the adoption days: scanning usage (no stored build), reading the stored
+# days built long after the book (every plan settled), or built on 2026-03-06 (Acme, live on
+# 03-05, has not adopted yet and its window is open, so it is scanned; Halo's window has
+# closed unadopted, so it is read). The figures must be the same every way.
+ADOPTION_WAYS = ("scanned", "stored", "stored midway")
+
+
+def store_adoption(way: str) -> None:
+    from apps.accounts.field.adoption import plan_adoption_rebuild
+
+    if way == "stored":
+        plan_adoption_rebuild()
+    elif way == "stored midway":
+        plan_adoption_rebuild(built_on=date(2026, 3, 6))
+    else:
+        assert way == "scanned", way

@@ -13,7 +13,15 @@ import pytest
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import Account
-from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, term
+from apps.accounts.tests.field_book import (
+    AS_OF,
+    END,
+    START,
+    Book,
+    build_book,
+    store_adoption,
+    term,
+)
 from fullfield.tenancy.models import Tenant
 from tests.fixtures import TenantClient, World
 
@@ -21,9 +29,11 @@ URL = "/api/v1/metrics/field/"
 PERIOD = {"start": START.isoformat(), "end": END.isoformat(), "as_of": AS_OF.isoformat()}
 
 
-@pytest.fixture
-def book(tenant_a: Tenant) -> Book:
-    return build_book()
+@pytest.fixture(params=("scanned", "stored midway"))
+def book(request: pytest.FixtureRequest, tenant_a: Tenant) -> Book:
+    built = build_book()
+    store_adoption(request.param)
+    return built
 
 
 def error_fields(response: Any) -> dict[str, Any]:
@@ -228,3 +238,20 @@ def test_the_schema_documents_every_definition(api_a: TenantClient) -> None:
     assert "won / (won + lost)" in components["Step"]["properties"]["win_rate"]["description"]
     assert "current CLV" in components["Step"]["properties"]["equity"]["description"]
     assert "valued" in components["Step"]["properties"]["equity_as_of"]["description"]
+
+
+def test_the_response_says_as_of_when_adoption_days_were_stored(
+    tenant_a: Tenant, api_a: TenantClient
+) -> None:
+    build_book()
+    assert api_a.get(URL, PERIOD).json()["adoption_as_of"] is None
+    from apps.accounts.field.adoption import plan_adoption_rebuild
+
+    build = plan_adoption_rebuild()
+
+    body = api_a.get(URL, PERIOD).json()
+    assert body["adoption_as_of"] == build.built_at.isoformat().replace("+00:00", "Z")
+    assert api_a.get(URL, {**PERIOD, "adoption_days": "31"}).json()["adoption_as_of"] is None
+    schema = api_a.get("/api/schema/", {"format": "json"}).json()
+    described = schema["components"]["schemas"]["FieldMetrics"]["properties"]["adoption_as_of"]
+    assert "stored adoption day" in described["description"]

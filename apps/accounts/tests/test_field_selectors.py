@@ -25,14 +25,27 @@ from apps.accounts.field.selectors import (
 )
 from apps.accounts.models import Account
 from apps.accounts.revenue.periods import Period
-from apps.accounts.tests.field_book import AS_OF, END, START, Book, build_book, noon, term
+from apps.accounts.tests.field_book import (
+    ADOPTION_WAYS,
+    AS_OF,
+    END,
+    START,
+    Book,
+    build_book,
+    lead,
+    noon,
+    store_adoption,
+    term,
+)
 from fullfield.errors import Conflict, DomainError
 from fullfield.tenancy.models import Tenant
 
 
-@pytest.fixture
-def book(tenant_a: Tenant) -> Book:
-    return build_book()
+@pytest.fixture(params=ADOPTION_WAYS)
+def book(request: pytest.FixtureRequest, tenant_a: Tenant) -> Book:
+    built = build_book()
+    store_adoption(request.param)
+    return built
 
 
 def parameters(**extra: Any) -> FieldParameters:
@@ -109,6 +122,16 @@ def test_the_funnel_breaks_down_by_lead_source_and_by_squad() -> None:
     by_squad = field_funnel(parameters=parameters(group_by=GroupBy.SQUAD)).groups
     churned = {group.key: group.steps[-1].mrr for group in by_squad}
     assert churned == {None: d("0.00"), 7: d("0.00"), 9: d("800.00")}
+
+
+def test_a_lead_recorded_after_its_conversion_has_no_time_in_step(book: Book) -> None:
+    # Imported on 06-01, converted into Kite on 02-01 in the system it came from.
+    lead("import", "2026-06-01", account=book.accounts["kite"], converted="2026-02-01")
+
+    converted = field_funnel(parameters=parameters()).steps[1]
+
+    # Counted, but the median stays Acme's 10 and Bolt's 30 days: no -120 days among them.
+    assert (converted.count, converted.median_days_in_step) == (3, d("20.0"))
 
 
 @pytest.mark.usefixtures("book")

@@ -283,6 +283,11 @@ def test_some_leads_are_converted_into_their_accounts(large: list[AccountPlan]) 
     converted = [lead for lead in leads if lead.status == "converted"]
     assert converted and len(converted) < len(leads)
     assert all(lead.converted_at is not None for lead in converted)
+    # A lead comes in before it is converted: the field's "converted" step measures the days
+    # between, and came out negative when every lead was recorded at seeding time.
+    assert all(lead.converted_at >= lead.created_at for lead in converted if lead.converted_at)
+    assert all(lead.created_at.date() < ANCHOR for lead in leads)
+    assert len({lead.created_at.date() for lead in leads}) > len(leads) // 4
 
 
 def test_usage_scale_sets_the_event_volume_for_benchmarks() -> None:

@@ -10,16 +10,18 @@ import pytest
 from django.core.cache import cache
 
 from apps.accounts.models import Account
-from apps.accounts.tests.field_book import Book, build_book
+from apps.accounts.tests.field_book import Book, build_book, store_adoption
 from fullfield.web import field
 from tests.fixtures import TenantClient
 
 
-@pytest.fixture
-def book(tenant_a: object, monkeypatch: pytest.MonkeyPatch) -> Book:
+@pytest.fixture(params=("scanned", "stored"))
+def book(request: pytest.FixtureRequest, tenant_a: object, monkeypatch: pytest.MonkeyPatch) -> Book:
     # Each test builds the book anew (new ids): no report kept from another test.
     monkeypatch.setattr(field, "REPORT_CACHE_SECONDS", 0)
-    return build_book()
+    built = build_book()
+    store_adoption(request.param)
+    return built
 
 
 def href_of(page: str, testid: str) -> str:
@@ -149,3 +151,12 @@ def test_the_report_is_kept_a_few_minutes_and_says_when_it_was_computed(
     assert computed and computed.group(1) in again
     assert "Frost Renamed" not in again  # the kept report, dated
     assert "Frost Renamed" in fresh
+
+
+def test_the_page_says_when_the_adoption_days_it_read_were_stored(
+    alice_client: TenantClient, book: Book, request: pytest.FixtureRequest
+) -> None:
+    page = alice_client.get("/field/").content.decode()
+
+    stored = request.node.callspec.params["book"] == "stored"
+    assert ('data-testid="adoption-as-of"' in page) is stored
