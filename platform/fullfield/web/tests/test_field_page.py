@@ -31,7 +31,7 @@ def href_of(page: str, testid: str) -> str:
 
 
 def account_names(page: str) -> set[str]:
-    return set(re.findall(r'<td><a href="/accounts/\d+/">([^<]+)</a>', page))
+    return set(re.findall(r'<td><a href="/accounts/\d+/"[^>]*>([^<]+)</a>', page))
 
 
 def test_the_field_page_draws_both_halves_cohorts_leaks_and_moments(
