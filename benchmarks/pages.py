@@ -39,7 +39,8 @@ from urllib.parse import urlencode
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "fullfield.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+if __name__ == "__main__":  # imported by a test, it leaves the environment alone
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
 django.setup()
 
 from django.conf import settings  # noqa: E402

@@ -232,6 +232,8 @@ def child_environment(**extra: str) -> dict[str, str]:
         PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "platform")]),
         DEBUG="1",
         LOG_JSON="0",
+        # Tests read children's INFO lines ("ready.", task names), whatever this process set.
+        LOG_LEVEL="INFO",
     )
     env.update(extra)
     return env
