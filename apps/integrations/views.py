@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
 import orjson
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -43,25 +38,11 @@ from apps.integrations.webhooks.services import (
     webhook_endpoint_update,
 )
 from fullfield.errors import DomainError, NotFound
+from fullfield.web.access import tenant_admin_required
 
 JOB_PAGE_SIZE = 50
 DELIVERY_PAGE_SIZE = 50
 IMPORTS_SHOWN = 20
-
-View = Callable[..., HttpResponse]
-
-
-def tenant_admin_required(view: View) -> View:
-    """Signed in, and an administrator of this tenant (as the matching API operations)."""
-
-    @login_required
-    @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not getattr(request.user, "is_staff", False):
-            raise PermissionDenied("Only an administrator of this workspace can do this.")
-        return view(request, *args, **kwargs)
-
-    return guarded
 
 
 def _add_domain_errors(form: forms.Form, error: DomainError) -> None:

@@ -7,13 +7,10 @@ them (the same rule as the API).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -34,21 +31,10 @@ from apps.scoring.profile_form import blank_row, parse, rows_from_components
 from apps.scoring.services import health_profile_update
 from fullfield.errors import DomainError, NotFound
 from fullfield.web import charts
+from fullfield.web.access import tenant_admin_required
 
-View = Callable[..., HttpResponse]
 STALE_RUN = dt.timedelta(minutes=30)
 BAND_LABELS = {"poor": "Poor (< 40)", "average": "Average (40 to 69)", "good": "Good (≥ 70)"}
-
-
-def admin_required(view: View) -> View:
-    @login_required
-    @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not getattr(request.user, "is_staff", False):
-            raise PermissionDenied("Only an administrator of this workspace can do this.")
-        return view(request, *args, **kwargs)
-
-    return guarded
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -159,7 +145,7 @@ def scoring_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "scoring/settings.html", context)
 
 
-@admin_required
+@tenant_admin_required
 @require_POST
 def calibration_start(request: HttpRequest) -> HttpResponse:
     profile_id = request.POST.get("profile") or ""
@@ -193,7 +179,7 @@ def calibration_run_status(request: HttpRequest, run_id: int) -> HttpResponse:
     return response
 
 
-@admin_required
+@tenant_admin_required
 @require_POST
 def calibration_accept_view(request: HttpRequest, calibration_id: int) -> HttpResponse:
     try:
@@ -272,7 +258,7 @@ class _Initial:
         self.is_valid = True
 
 
-@admin_required
+@tenant_admin_required
 @require_http_methods(["GET", "POST"])
 def profile_edit(request: HttpRequest, profile_id: int) -> HttpResponse:
     profile = _profile(profile_id)
@@ -303,7 +289,7 @@ def profile_edit(request: HttpRequest, profile_id: int) -> HttpResponse:
     return render(request, "scoring/profile_edit.html", context, status=400)
 
 
-@admin_required
+@tenant_admin_required
 @require_POST
 def profile_preview(request: HttpRequest, profile_id: int) -> HttpResponse:
     """The band distribution of the posted draft (the preview block of the edit page)."""

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -18,24 +12,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.squads.models import FunctionalRole, PermissionLevel
 from fullfield.errors import DomainError
 from fullfield.users.models import User
+from fullfield.web.access import tenant_admin_required
 from fullfield.web.user_admin import people_list, user_access_set, user_active_set, user_invite
 
-View = Callable[..., HttpResponse]
 LEVEL_HELP = (
     "Read only reads; member works their squads' queues; manager runs squads, queues and plays "
     "and works every queue; admin also manages settings, keys and people."
 )
-
-
-def tenant_admin_required(view: View) -> View:
-    @login_required
-    @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not getattr(request.user, "is_staff", False):
-            raise PermissionDenied("Only an administrator of this workspace can do this.")
-        return view(request, *args, **kwargs)
-
-    return guarded
 
 
 class InviteForm(forms.Form):
