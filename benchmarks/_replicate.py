@@ -9,7 +9,7 @@ copied (users, say) are kept. The caller copies every table its workload reads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from django.db import connection, models
 from psycopg import sql
@@ -28,8 +28,15 @@ def unique_text_fields(model: type[models.Model]) -> set[str]:
     }
 
 
-def rows_replicate(tables: Sequence[type[models.Model]], copies: int) -> dict[str, int]:
+def rows_replicate(
+    tables: Sequence[type[models.Model]],
+    copies: int,
+    *,
+    only: Mapping[type[models.Model], str] | None = None,
+) -> dict[str, int]:
     """Copy every row of `tables` copies - 1 times, in the current schema; rows added per table.
+
+    `only` narrows the rows copied of some tables, by an SQL condition on the table's columns.
 
     Call it inside the transaction that wrote the originals or on a quiet tenant: the highest
     ids are read once, up front, so a copy never collides with an original.
@@ -52,11 +59,12 @@ def rows_replicate(tables: Sequence[type[models.Model]], copies: int) -> dict[st
             cursor.execute(
                 sql.SQL(
                     "INSERT INTO {table} ({columns}) SELECT {expressions} "
-                    "FROM {table}, generate_series(1, %(copies)s - 1) AS k"
+                    "FROM {table}, generate_series(1, %(copies)s - 1) AS k WHERE {condition}"
                 ).format(
                     table=table,
                     columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
                     expressions=sql.SQL(", ").join(expressions),
+                    condition=sql.SQL((only or {}).get(model, "true")),
                 ),
                 {"copies": copies},
             )

@@ -285,12 +285,13 @@ def test_a_webhook_whose_worker_is_killed_mid_delivery_is_delivered_once_by_anot
     tmp_path: Path,
     settings: Any,
 ) -> None:
-    """The killed attempt's lease (60 s) expires, the other worker (already running) attempts
-    again: the receiver acknowledges the event exactly once, within two minutes."""
+    """The killed attempt's lease (15 s here) expires, the other worker (already running)
+    attempts again: the receiver acknowledges the event exactly once, within two minutes."""
     settings.FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS = True
     environment = {
         "FULLFIELD_WEBHOOKS_ALLOW_PRIVATE_TARGETS": "1",
         "CELERY_VISIBILITY_TIMEOUT_SECONDS": "5",
+        "FULLFIELD_WEBHOOKS_LEASE_SECONDS": "15",
     }
     with hanging_receiver() as receiver, running_celery_worker(tmp_path, **environment) as first:
 

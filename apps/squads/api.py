@@ -74,6 +74,19 @@ class SquadsViewSet(viewsets.GenericViewSet[Any]):
         return actor_for_request(self.request)
 
 
+class SquadsModelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    SquadsViewSet,
+):
+    """List, get, create, change (PATCH) and delete."""
+
+    http_method_names = ["get", "post", "patch", "delete"]
+
+
 def _body(serializer_class: type[serializers.Serializer[Any]], request: Request) -> Any:
     body = serializer_class(data=request.data)
     body.is_valid(raise_exception=True)
@@ -103,20 +116,12 @@ def _body(serializer_class: type[serializers.Serializer[Any]], request: Request)
         summary="Remove a member profile", description="Their open items return to the pool."
     ),
 )
-class MemberViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    SquadsViewSet,
-):
+class MemberViewSet(SquadsModelViewSet):
     queryset = selectors.member_list()
     serializer_class = s.MemberSerializer
     write_level = ADMIN
     filterset_fields = ("role", "permission_level", "is_available")
     ordering_fields = ("created_at",)
-    http_method_names = ["get", "post", "patch", "delete"]
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         if self.action == "partial_update":
@@ -175,19 +180,11 @@ class MemberViewSet(
         description="Its accounts are left without a squad; its items and plays go with it.",
     ),
 )
-class SquadViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    SquadsViewSet,
-):
+class SquadViewSet(SquadsModelViewSet):
     queryset = selectors.squad_list()
     serializer_class = s.SquadSerializer
     filterset_fields = ("value_area",)
     ordering_fields = ("name", "created_at")
-    http_method_names = ["get", "post", "patch", "delete"]
     action_levels: ClassVar[dict[str, str]] = {"destroy": ADMIN}
 
     def perform_create(self, serializer: serializers.BaseSerializer[Any]) -> None:
@@ -656,19 +653,11 @@ class WorkItemViewSet(
     partial_update=extend_schema(summary="Update a play"),
     destroy=extend_schema(summary="Delete a play"),
 )
-class PlayViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    SquadsViewSet,
-):
+class PlayViewSet(SquadsModelViewSet):
     queryset = selectors.play_list()
     serializer_class = s.PlaySerializer
     filterset_fields = ("squad", "status", "trigger")
     ordering_fields = ("name", "created_at")
-    http_method_names = ["get", "post", "patch", "delete"]
     action_levels: ClassVar[dict[str, str]] = {"preview": READ, "dry_run": MEMBER}
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
@@ -773,19 +762,11 @@ class PlayRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, SquadsVie
     partial_update=extend_schema(summary="Update a cycle"),
     destroy=extend_schema(summary="Delete a cycle"),
 )
-class CycleViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    SquadsViewSet,
-):
+class CycleViewSet(SquadsModelViewSet):
     queryset = selectors.cycle_list()
     serializer_class = s.CycleSerializer
     filterset_fields = ("squad", "status")
     ordering_fields = ("starts_on", "created_at")
-    http_method_names = ["get", "post", "patch", "delete"]
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
         return s.CycleUpdateSerializer if self.action == "partial_update" else s.CycleSerializer

@@ -385,3 +385,6 @@ FULLFIELD_WEBHOOKS_RETRY_BASE_SECONDS = env_int(
     "FULLFIELD_WEBHOOKS_RETRY_BASE_SECONDS", 60, minimum=1
 )
 FULLFIELD_WEBHOOKS_DISABLE_AFTER = env_int("FULLFIELD_WEBHOOKS_DISABLE_AFTER", 5, minimum=1)
+# An attempt in progress holds its delivery this long; once it expires (the worker died) another
+# worker may attempt again. Longer than one attempt can take (3 s connect + 10 s read timeouts).
+FULLFIELD_WEBHOOKS_LEASE_SECONDS = env_int("FULLFIELD_WEBHOOKS_LEASE_SECONDS", 60, minimum=15)

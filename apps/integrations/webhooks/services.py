@@ -42,8 +42,6 @@ from fullfield.tenancy.context import current_tenant
 DELIVERY_TASK = "integrations.webhook_delivery_send"
 RETRY_FACTOR = 5
 RETRY_CAP = dt.timedelta(hours=6)
-# Longer than one attempt can take (connect + read timeouts); a lease older than this is dead.
-LEASE = dt.timedelta(seconds=60)
 # Deliveries due this long ago without an attempt lost their task message: resend it.
 STALL_GRACE = dt.timedelta(minutes=10)
 USER_AGENT = "Fullfield-Webhooks/1.0"
@@ -255,7 +253,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
         .update(
             status=WebhookDelivery.Status.SENDING,
             attempts=F("attempts") + 1,
-            lease_expires_at=now + LEASE,
+            lease_expires_at=now + dt.timedelta(seconds=settings.FULLFIELD_WEBHOOKS_LEASE_SECONDS),
             last_attempt_at=now,
         )
     )
