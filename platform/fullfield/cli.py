@@ -138,19 +138,22 @@ def benchmark(argv: Sequence[str]) -> int:
     rows: list[Row] = []
     failed: list[str] = []
     silent: list[str] = []
+    durations: dict[str, float] = {}
     started = time.monotonic()
     with EmbeddedServices(environ) as env:
         env = _python_env(env)
         _manage(["bootstrap"], env)
         for name in names:
             print(f"\n== benchmark {name}", flush=True)
+            began = time.monotonic()
             returncode, reported = _run_benchmark(name, env)
+            durations[name] = time.monotonic() - began
             rows.extend(reported)
             if returncode:
                 failed.append(name)
             elif not reported:
                 silent.append(name)
-    _write_table(rows, failed, silent, seconds=time.monotonic() - started)
+    _write_table(rows, failed, silent, durations, seconds=time.monotonic() - started)
     return 1 if failed else 0
 
 
@@ -171,7 +174,14 @@ def _run_benchmark(name: str, env: dict[str, str]) -> tuple[int, list[Any]]:
     return result.returncode, [row for row in rows if row is not None]
 
 
-def _write_table(rows: list[Any], failed: list[str], silent: list[str], *, seconds: float) -> None:
+def _write_table(
+    rows: list[Any],
+    failed: list[str],
+    silent: list[str],
+    durations: dict[str, float],
+    *,
+    seconds: float,
+) -> None:
     """Resolve rows measured against other rows, print the table, write it as Markdown and JSON."""
     import dataclasses
     import json
@@ -219,7 +229,8 @@ def _write_table(rows: list[Any], failed: list[str], silent: list[str], *, secon
     footer = (
         f"{len(resolved)} rows in {seconds / 60:.1f} min on {os.cpu_count()} CPUs "
         f"(load average {load}), BENCH_SCALE={os.environ.get('BENCH_SCALE', '1')}, "
-        f"{measured_at:%Y-%m-%d %H:%M} UTC"
+        f"{measured_at:%Y-%m-%d %H:%M} UTC; minutes per benchmark: "
+        + ", ".join(f"{name} {spent / 60:.1f}" for name, spent in durations.items())
     )
     table = "\n".join(lines)
     print(f"\n{table}\n\n{footer}", flush=True)
@@ -230,6 +241,7 @@ def _write_table(rows: list[Any], failed: list[str], silent: list[str], *, secon
     document = {
         "measured_at": measured_at.isoformat(),
         "seconds": seconds,
+        "seconds_per_benchmark": durations,
         "cpus": os.cpu_count(),
         "bench_scale": os.environ.get("BENCH_SCALE", "1"),
         "failed": failed,
