@@ -152,16 +152,17 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
     )
     card.roi = value.roi
     health = _health_figures(card, account_ids)
-    arr_now = account_arr(account_ids=account_ids)
     today = dt.date.today()
+    # Covered accounts as a subquery, not tens of thousands of ids in the statement.
     ending = set(
         Subscription.objects.filter(
             Subscription.in_force_on(today),
-            account_id__in=account_ids,
+            account_id__in=squad_accounts(squad=squad).values("pk"),
             period_end__lte=today + dt.timedelta(days=RENEWAL_RISK_DAYS),
         ).values_list("account_id", flat=True)
     )
     at_risk = [i for i in ending if i in health and health[i].band in AT_RISK_BANDS]
+    arr_now = account_arr(account_ids=at_risk)
     card.renewals_at_risk = len(at_risk)
     card.renewals_at_risk_arr = sum((arr_now.get(i, Decimal(0)) for i in at_risk), Decimal(0))
 
