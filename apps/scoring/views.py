@@ -218,9 +218,15 @@ def _preview_context(profile: HealthProfile, components: list[dict[str, Any]]) -
             )
             for band in BANDS
         ],
-        series=("now", "draft"),
+        series=("now", "draft, estimated" if preview.estimated else "draft"),
         label=(
-            "Accounts per band, now and with this draft: "
+            "Accounts per band, now and with this draft"
+            + (
+                f" (estimated from {preview.sampled} of {preview.total} accounts)"
+                if preview.estimated
+                else ""
+            )
+            + ": "
             + ", ".join(
                 f"{band} {preview.current[band]} now, {preview.draft[band]} draft" for band in BANDS
             )

@@ -19,6 +19,11 @@ the API list that shows the rows behind each figure.
 - saves: accounts that moved out of poor health while a squad item was worked: by the score
   history, the account was poor when the item opened and average or good when it was
   completed (items completed in the period).
+
+A squad's page shows its scorecard over the last SCORECARD_DAYS days as stored, with the time
+it was measured: beat refreshes every squad's every few minutes (`squads_scorecards_refresh`),
+because at tens of thousands of covered accounts measuring one takes seconds. The page measures
+one itself only when none is stored (a squad's first view before beat has run).
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from collections import Counter
 from decimal import Decimal
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
 
 from apps.accounts.models import Subscription
 from apps.accounts.revenue.metrics import GroupBy, revenue_report
@@ -47,6 +54,10 @@ from apps.squads.selectors import squad_accounts
 
 RENEWAL_RISK_DAYS = 90
 AT_RISK_BANDS = ("poor", "average")
+SCORECARD_DAYS = 30
+# Beat refreshes the stored scorecards every 5 minutes; one left unrefreshed for an hour (beat
+# stopped) is dropped, and the page then measures it again.
+SCORECARD_KEEP_SECONDS = 3600
 
 
 def _ratio(numerator: Decimal | int, denominator: Decimal | int) -> float | None:
@@ -141,16 +152,17 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
     )
     card.roi = value.roi
     health = _health_figures(card, account_ids)
-    arr_now = account_arr(account_ids=account_ids)
     today = dt.date.today()
+    # Covered accounts as a subquery, not tens of thousands of ids in the statement.
     ending = set(
         Subscription.objects.filter(
             Subscription.in_force_on(today),
-            account_id__in=account_ids,
+            account_id__in=squad_accounts(squad=squad).values("pk"),
             period_end__lte=today + dt.timedelta(days=RENEWAL_RISK_DAYS),
         ).values_list("account_id", flat=True)
     )
     at_risk = [i for i in ending if i in health and health[i].band in AT_RISK_BANDS]
+    arr_now = account_arr(account_ids=at_risk)
     card.renewals_at_risk = len(at_risk)
     card.renewals_at_risk_arr = sum((arr_now.get(i, Decimal(0)) for i in at_risk), Decimal(0))
 
@@ -175,7 +187,9 @@ def squad_scorecard(*, squad: Squad, start: dt.date, end: dt.date) -> Scorecard:
     card.effort_minutes = figures["effort"] or 0
     card.saves = saved_items(items.filter(in_period)).values("account_id").distinct().count()
 
-    report = revenue_report(periods=[Period(start=start, end=end)], group_by=GroupBy.SQUAD)
+    report = revenue_report(
+        periods=[Period(start=start, end=end)], group_by=GroupBy.SQUAD, squad_id=squad.pk
+    )
     for group in report.periods[0].groups:
         if group.key == squad.pk:
             card.net_revenue_retention = group.figures.net_revenue_retention
@@ -255,3 +269,36 @@ def scorecards_rollup(*, start: dt.date, end: dt.date) -> tuple[Scorecard, list[
     total.gross_revenue_retention = report.periods[0].totals.gross_revenue_retention
     total.links = {"work_items": f"/api/v1/work-items/?created_after={start}"}
     return total, cards
+
+
+def scorecard_store_key(squad: Squad) -> str:
+    # The creation time tells apart squads that reuse an id (a tenant re-created, a test run);
+    # cache keys are per tenant.
+    created = int(squad.created_at.timestamp() * 1_000_000)
+    return f"squads:scorecard:{squad.pk}:{created}"
+
+
+def squad_scorecard_refresh(*, squad: Squad) -> tuple[Scorecard, dt.datetime]:
+    """Measure the squad's scorecard over the last SCORECARD_DAYS days (today included) and
+    store it with the time it was measured."""
+    measured_at = timezone.now()
+    end = measured_at.date() + dt.timedelta(days=1)
+    card = squad_scorecard(squad=squad, start=end - dt.timedelta(days=SCORECARD_DAYS), end=end)
+    cache.set(scorecard_store_key(squad), (card, measured_at), timeout=SCORECARD_KEEP_SECONDS)
+    return card, measured_at
+
+
+def squads_scorecards_refresh() -> int:
+    """Beat: measure and store every squad's scorecard; returns how many."""
+    squads = list(Squad.objects.order_by("pk"))
+    for squad in squads:
+        squad_scorecard_refresh(squad=squad)
+    return len(squads)
+
+
+def squad_scorecard_stored(*, squad: Squad) -> tuple[Scorecard, dt.datetime]:
+    """The squad's stored scorecard and when it was measured; measured now if none is."""
+    stored = cache.get(scorecard_store_key(squad))
+    if isinstance(stored, tuple) and len(stored) == 2 and isinstance(stored[0], Scorecard):
+        return stored[0], stored[1]
+    return squad_scorecard_refresh(squad=squad)

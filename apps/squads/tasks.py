@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from apps.squads import plays, services
+from apps.squads import plays, scorecards, services
 
 PLAYS_EVALUATE_TASK = "squads.plays_evaluate"
 
@@ -28,3 +28,10 @@ def plays_run_scheduled() -> int:
 def work_items_wake() -> int:
     """Beat, every minute per tenant: snoozed items whose time has come wake up."""
     return services.work_items_wake()
+
+
+@shared_task(name="squads.scorecards_refresh")
+def scorecards_refresh() -> int:
+    """Beat, every 5 minutes per tenant: measure and store every squad's scorecard, which the
+    squad's page shows with the time it was measured."""
+    return scorecards.squads_scorecards_refresh()

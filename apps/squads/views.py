@@ -14,7 +14,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -26,15 +25,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.squads import selectors, services
 from apps.squads.access import Actor, actor_for_user
 from apps.squads.models import Cycle, Member, PermissionLevel, Squad, WorkItem
-from apps.squads.scorecards import Scorecard, squad_scorecard
+from apps.squads.scorecards import SCORECARD_DAYS, Scorecard, squad_scorecard_stored
 from fullfield.errors import DomainError, NotFound
 from fullfield.users.models import User
 from fullfield.web import charts
 
 TRIAGE_ROWS = 50
 POLL_SECONDS = 5
-SCORECARD_DAYS = 30
-SCORECARD_CACHE_SECONDS = 300
 ACTION_VERBS = {
     "claim": "claimed",
     "release": "released",
@@ -350,28 +347,6 @@ def _scorecard_charts(card: Scorecard) -> dict[str, Any]:
     return {"health_chart": health, "work_chart": work}
 
 
-def scorecard_cache_key(squad: Squad, today: dt.date | None = None) -> str:
-    # The creation time tells apart squads that reuse an id (a tenant re-created, a test run).
-    today = today or timezone.now().date()
-    created = int(squad.created_at.timestamp() * 1_000_000)
-    return f"squads:page:scorecard:{squad.pk}:{created}:{today.isoformat()}"
-
-
-def _cached_scorecard(squad: Squad, today: dt.date) -> tuple[Scorecard, dt.datetime]:
-    """The squad's scorecard over the last days, with the time it was measured. Its figures
-    (equity, health history, revenue retention) take a few hundred milliseconds, so the page
-    measures them at most every few minutes and says when (cache keys are per tenant)."""
-    key = scorecard_cache_key(squad, today)
-    cached = cache.get(key)
-    if isinstance(cached, tuple) and len(cached) == 2 and isinstance(cached[0], Scorecard):
-        return cached[0], cached[1]
-    end = today + dt.timedelta(days=1)
-    card = squad_scorecard(squad=squad, start=end - dt.timedelta(days=SCORECARD_DAYS), end=end)
-    measured = (card, timezone.now())
-    cache.set(key, measured, timeout=SCORECARD_CACHE_SECONDS)
-    return measured
-
-
 def _squad_page(
     request: HttpRequest,
     squad: Squad,
@@ -383,7 +358,7 @@ def _squad_page(
     status: int = 200,
 ) -> HttpResponse:
     today = timezone.now().date()
-    card, as_of = _cached_scorecard(squad, today)
+    card, as_of = squad_scorecard_stored(squad=squad)
     memberships = list(squad.memberships.all())
     loads = selectors.member_open_loads(member_ids=[m.member_id for m in memberships])
     cycles = list(selectors.squad_cycles(squad=squad))

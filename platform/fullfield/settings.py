@@ -321,6 +321,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(hour=1, minute=15),
         "args": ["accounts.plan_adoption_rebuild"],
     },
+    "squads-scorecards-refresh": {
+        "task": "fullfield.fan_out",
+        "schedule": 300.0,
+        "args": ["squads.scorecards_refresh"],
+    },
     "squads-daily-plays": {
         "task": "fullfield.fan_out",
         "schedule": 86400.0,
@@ -367,6 +372,9 @@ LOGGING = {
 
 # --- product ----------------------------------------------------------------------------
 
+# The band preview of a draft health profile scores at most this many of the profile's accounts
+# (a fixed sample) and estimates the rest, so it answers while the draft is being typed.
+FULLFIELD_SCORING_PREVIEW_SAMPLE = env_int("FULLFIELD_SCORING_PREVIEW_SAMPLE", 500, minimum=1)
 FULLFIELD_DEMO_TENANT = env_str("FULLFIELD_DEMO_TENANT", "acme")
 # Called with stdout= inside the demo tenant's schema by `fullfield bootstrap --demo`.
 FULLFIELD_DEMO_SEEDERS: list[str] = [

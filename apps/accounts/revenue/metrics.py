@@ -110,7 +110,9 @@ class RevenueReport:
 # (hence the S608 waivers); every value travels as a query parameter.
 
 
-def _scope_sql(*, group_by: GroupBy | None, root_account_id: int | None) -> str:
+def _scope_sql(
+    *, group_by: GroupBy | None, root_account_id: int | None, squad_id: int | None = None
+) -> str:
     """CTEs `tree` (when needed) and `scope(account_id, group_key, group_name)`.
 
     The tree walks down from the roots (the given account, or every account without a parent);
@@ -146,9 +148,10 @@ def _scope_sql(*, group_by: GroupBy | None, root_account_id: int | None) -> str:
         join = "LEFT JOIN tree ON tree.account_id = account.id"
     else:
         join = ""
+    where = "WHERE account.squad_id = %(squad_id)s" if squad_id is not None else ""
     ctes.append(
         f"""scope (account_id, group_key, group_name) AS (
-            SELECT account.id, {key_and_name} FROM {account_table} account {join}
+            SELECT account.id, {key_and_name} FROM {account_table} account {join} {where}
         )"""  # noqa: S608
     )
     return ",\n".join(ctes)
@@ -309,10 +312,12 @@ def revenue_report(
     periods: Sequence[Period],
     group_by: GroupBy | None = None,
     root_account_id: int | None = None,
+    squad_id: int | None = None,
 ) -> RevenueReport:
     """Revenue figures of the current tenant for each period, in total and per group.
 
-    `root_account_id` limits the figures to that account and its descendants. Raises
+    `root_account_id` limits the figures to that account and its descendants, `squad_id` to
+    the accounts assigned to that squad. Raises
     NotFound for an account id that is not the tenant's, MixedCurrencyError when a term in
     scope is in another currency than the tenant's.
     """
@@ -324,9 +329,10 @@ def revenue_report(
             fields={"account": [f"No account with id {root_account_id}."]},
         )
     currency = current_tenant().currency
-    scope_sql = _scope_sql(group_by=group_by, root_account_id=root_account_id)
+    scope_sql = _scope_sql(group_by=group_by, root_account_id=root_account_id, squad_id=squad_id)
     params: dict[str, Any] = {
         "root_account_id": root_account_id,
+        "squad_id": squad_id,
         "counting_statuses": COUNTING_STATUSES,
         "currency": currency,
         "first_opening_date": min(period.opening_date for period in periods),

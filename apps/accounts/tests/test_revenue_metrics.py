@@ -404,6 +404,16 @@ def test_per_segment_figures_sum_their_accounts_and_add_up_to_the_total() -> Non
 
 
 @pytest.mark.usefixtures("book")
+def test_one_squads_figures_are_its_group_of_the_whole_report() -> None:
+    everyone = by_key(groups(GroupBy.SQUAD))
+
+    one = revenue_report(periods=[MARCH], group_by=GroupBy.SQUAD, squad_id=12).periods[0]
+
+    assert by_key(one.groups) == {12: everyone[12]}
+    assert one.totals == everyone[12]
+
+
+@pytest.mark.usefixtures("book")
 def test_per_squad_figures_include_accounts_without_a_squad_as_a_null_group() -> None:
     squads = by_key(groups(GroupBy.SQUAD))
 

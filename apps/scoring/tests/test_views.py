@@ -15,7 +15,11 @@ from apps.accounts.tests.factories import AccountFactory
 from apps.scoring.calibration_runs import calibration_run_work
 from apps.scoring.models import Calibration, CalibrationRun, HealthProfile, HealthScore
 from apps.scoring.preview import health_profile_band_preview
-from apps.scoring.services import health_profile_default_ensure, health_recompute
+from apps.scoring.services import (
+    health_profile_create,
+    health_profile_default_ensure,
+    health_recompute,
+)
 from apps.scoring.tests.helpers import active_days_component, usage, use_components
 from tests.fixtures import TenantClient
 
@@ -72,6 +76,105 @@ def test_the_preview_counts_bands_of_the_draft_and_writes_nothing() -> None:
         cursor.execute("SHOW transaction_read_only")
         assert cursor.fetchone() == ("off",)
     Account.objects.create(name="Written after a preview")
+
+
+def accounts_with_active_days(*days: int) -> HealthProfile:
+    profile = use_components(active_days_component())
+    for number, active in enumerate(days):
+        account = AccountFactory.create(name=f"{number}: {active} days")
+        for day in range(active):
+            usage(account, day)
+    health_recompute()
+    return profile
+
+
+def test_a_large_profile_is_previewed_on_a_sample_and_its_counts_scaled_to_all_accounts(
+    alice_client: TenantClient, settings: Any
+) -> None:
+    settings.FULLFIELD_SCORING_PREVIEW_SAMPLE = 2
+    profile = accounts_with_active_days(*[9] * 8)  # 90: good
+    url = f"/settings/scoring/profiles/{profile.pk}/"
+    # 9 days on a 0..20 scale: 45, average.
+    stricter = [
+        {
+            **active_days_component(),
+            "mapping": {"kind": "thresholds", "points": [[0, 0], [20, 100]]},
+        }
+    ]
+
+    preview = health_profile_band_preview(profile=profile, components=stricter)
+    page = post(
+        alice_client, f"{url}preview/", draft(profile, "0:0, 20:100"), HTTP_HX_REQUEST="true"
+    )
+
+    assert (preview.sampled, preview.total, preview.estimated) == (2, 8, True)
+    assert preview.current == {"poor": 0, "average": 0, "good": 8}
+    # The 2 sampled accounts moved from good to average: 2 of 8, so 8 accounts.
+    assert preview.draft == {"poor": 0, "average": 8, "good": 0}
+    body = page.content.decode()
+    assert "estimated from 2 of 8 accounts" in body
+    assert 'data-testid="draft-average">8<' in body
+
+
+def test_a_sampled_preview_of_an_unchanged_draft_shows_no_change(settings: Any) -> None:
+    settings.FULLFIELD_SCORING_PREVIEW_SAMPLE = 3
+    profile = accounts_with_active_days(2, 9, 2, 9, 5, 2, 9, 9)
+    profile.refresh_from_db()
+
+    preview = health_profile_band_preview(profile=profile, components=profile.components)
+
+    assert preview.estimated
+    assert preview.current == {"poor": 3, "average": 1, "good": 4}
+    assert preview.draft == preview.current
+
+
+def test_a_profile_no_larger_than_the_sample_is_previewed_exactly(
+    alice_client: TenantClient, settings: Any
+) -> None:
+    settings.FULLFIELD_SCORING_PREVIEW_SAMPLE = 3
+    profile = scored_accounts()
+
+    page = post(
+        alice_client,
+        f"/settings/scoring/profiles/{profile.pk}/preview/",
+        draft(profile, "0:0, 20:100"),
+        HTTP_HX_REQUEST="true",
+    )
+
+    body = page.content.decode()
+    assert "estimated" not in body
+    assert 'data-testid="draft-poor">2<' in body and 'data-testid="draft-average">1<' in body
+
+
+def test_each_profiles_preview_covers_the_accounts_a_recompute_scores_with_it() -> None:
+    catch_all = use_components(active_days_component())
+    profiles = [catch_all] + [
+        health_profile_create(
+            data={
+                "name": f"{segment or 'any'} {stage or 'any'}",
+                "segment": segment,
+                "lifecycle_stage": stage,
+                "components": [active_days_component()],
+            }
+        )
+        for segment, stage in (("smb", ""), ("", "onboarding"), ("smb", "adopting"))
+    ]
+    for segment in ("", "smb", "enterprise"):
+        for stage in ("", "onboarding", "adopting", "renewing"):
+            AccountFactory.create(segment=segment, lifecycle_stage=stage)
+    health_recompute()
+
+    covered = {
+        profile.name: health_profile_band_preview(
+            profile=profile, components=profile.components
+        ).total
+        for profile in profiles
+    }
+
+    assert covered == {
+        profile.name: HealthScore.objects.filter(profile=profile).count() for profile in profiles
+    }
+    assert sum(covered.values()) == 12
 
 
 def test_the_page_previews_a_draft_on_change_and_saves_it_as_a_new_version(

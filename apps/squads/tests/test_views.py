@@ -8,16 +8,18 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from apps.accounts.models import Touchpoint
 from apps.accounts.tests.factories import AccountFactory
+from apps.squads import tasks
 from apps.squads.models import Cycle, Member, Squad, WorkItem
+from apps.squads.scorecards import scorecard_store_key
 from apps.squads.tests.factories import MemberFactory, UserFactory, join, make_squad
-from apps.squads.views import scorecard_cache_key
 from tests.fixtures import TenantClient, World
 
 pytestmark = pytest.mark.usefixtures("tenant_a")
@@ -250,6 +252,36 @@ def test_a_squads_page_shows_members_coverage_and_a_scorecard_with_charts(
     assert "Skill gaps: the mission needs" in page
 
 
+def test_a_squads_page_shows_the_scorecard_beat_stored_with_its_time_until_the_next_refresh(
+    alice_client: TenantClient,
+) -> None:
+    squad = make_squad("Growth")
+    AccountFactory.create(squad_id=squad.pk)
+    assert tasks.scorecards_refresh.run() == Squad.objects.count()
+    _, measured_at = cache.get(scorecard_store_key(squad))
+    AccountFactory.create(squad_id=squad.pk)
+
+    stored = alice_client.get(f"/squads/{squad.pk}/").content.decode()
+    tasks.scorecards_refresh.run()
+    refreshed = alice_client.get(f"/squads/{squad.pk}/").content.decode()
+
+    # The page shows what was measured, and when, not a figure measured for the request.
+    assert 'data-testid="covered-accounts">1</a>' in stored
+    assert f'<time datetime="{dateformat.format(timezone.localtime(measured_at), "c")}"' in stored
+    assert 'data-testid="covered-accounts">2</a>' in refreshed
+
+
+def test_beat_refreshes_every_tenants_squad_scorecards_every_five_minutes() -> None:
+    entries = [
+        entry
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["args"] == ["squads.scorecards_refresh"]
+    ]
+    assert entries == [
+        {"task": "fullfield.fan_out", "schedule": 300.0, "args": ["squads.scorecards_refresh"]}
+    ]
+
+
 def test_a_manager_starts_and_closes_a_cycle_and_replicates_the_squad(
     alice_client: TenantClient,
 ) -> None:
@@ -316,7 +348,7 @@ def test_a_member_cannot_manage_cycles_or_replicate(
 
 def _queries(client: TenantClient, path: str) -> int:
     for squad in Squad.objects.all():  # the scorecard is measured, not read from the cache
-        cache.delete(scorecard_cache_key(squad))
+        cache.delete(scorecard_store_key(squad))
     with CaptureQueriesContext(connection) as captured:
         assert client.get(path).status_code == 200
     return len(captured)
