@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 import django_filters
 from django.db.models import QuerySet
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -42,7 +41,7 @@ from apps.squads.models import (
     WorkItem,
     WorkItemStatus,
 )
-from fullfield.api.filters import UtcDateTimeFilter
+from fullfield.api.filters import FilterBackend, UtcDateTimeFilter
 from fullfield.errors import DomainError
 
 ID_PATTERN = "[0-9]{1,18}"
@@ -63,7 +62,7 @@ class SquadsViewSet(viewsets.GenericViewSet[Any]):
 
     permission_classes = [SquadsPermission]
     pagination_class = KeysetCursorPagination
-    filter_backends = [DjangoFilterBackend, KeysetOrdering]
+    filter_backends = [FilterBackend, KeysetOrdering]
     ordering = "-id"
     ordering_fields: ClassVar[tuple[str, ...]] = ()
     lookup_value_regex = ID_PATTERN

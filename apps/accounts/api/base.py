@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from django.db import models
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import mixins, serializers, viewsets
@@ -29,6 +28,8 @@ from apps.accounts.services.bulk.parsing import (
     parser_from_rule,
 )
 from apps.accounts.services.records import record_create, record_delete, record_update
+from fullfield.api.filters import FilterBackend
+from fullfield.api.representation import FastRepresentationMixin
 
 # DRF's classes are generic in the stubs only; subscripting them at run time would fail.
 if TYPE_CHECKING:
@@ -116,7 +117,12 @@ def parsed_field_class(
     return _PARSED_CLASSES[field_class]
 
 
-class RecordSerializer(StrictInputMixin, serializers.ModelSerializer[ModelT], Generic[ModelT]):
+class RecordSerializer(
+    StrictInputMixin,
+    FastRepresentationMixin,
+    serializers.ModelSerializer[ModelT],
+    Generic[ModelT],
+):
     """The HTTP shape of a record: refuses unknown and read-only fields, parses the rest.
 
     Every writable column is parsed by the parser of its rule (`field_rule`), as in the bulk
@@ -149,7 +155,7 @@ class RecordViewSet(
     through the record services, which mark the touched accounts for rescoring.
     """
 
-    filter_backends = [DjangoFilterBackend, SearchFilter, KeysetOrdering]
+    filter_backends = [FilterBackend, SearchFilter, KeysetOrdering]
     pagination_class = KeysetCursorPagination
     ordering = "-id"
     ordering_fields: ClassVar[tuple[str, ...]] = ()
