@@ -195,20 +195,26 @@ PROFILE_JOINS = (
 PROFILE_OF_ACCOUNT = "COALESCE(p_both.id, p_segment.id, p_stage.id, p_any.id)"
 
 
-def _target_create(cursor: Any, source_sql: str, params: Sequence[Any]) -> None:
-    """Fill _health_target (account_id, segment, profile_id) from `source_sql`'s account rows."""
+def _target_create(cursor: Any, source_sql: str | None, params: Sequence[Any]) -> int:
+    """Fill _health_target (account_id, segment, profile_id) from `source_sql`'s account rows
+    (every account when None); returns how many."""
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS _health_target (account_id bigint PRIMARY KEY, "
         "segment text, profile_id bigint) ON COMMIT DROP"
     )
     cursor.execute("TRUNCATE _health_target")
-    cursor.execute(
-        f"WITH source AS ({source_sql}) INSERT INTO _health_target "  # noqa: S608
-        f"SELECT a.id, a.segment, {PROFILE_OF_ACCOUNT} FROM {ACCOUNTS} a {PROFILE_JOINS} "
-        "WHERE a.id IN (SELECT id FROM source)",
-        params,
-    )
+    select = f"SELECT a.id, a.segment, {PROFILE_OF_ACCOUNT} FROM {ACCOUNTS} a {PROFILE_JOINS}"  # noqa: S608
+    if source_sql is None:
+        cursor.execute(f"INSERT INTO _health_target {select}")
+    else:
+        cursor.execute(
+            f"WITH source AS ({source_sql}) INSERT INTO _health_target {select} "  # noqa: S608
+            "WHERE a.id IN (SELECT id FROM source)",
+            params,
+        )
+    targets: int = cursor.rowcount
     cursor.execute("ANALYZE _health_target")
+    return targets
 
 
 def _churn_expression(profile: HealthProfile, band_rates: Mapping[str, float] | None) -> str:
@@ -239,8 +245,9 @@ def _latest_band_rates() -> dict[str, float] | None:
     return {band: float(rate) for band, rate in rates.items() if rate is not None} or None
 
 
-def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
-    """Score every account of _health_target with its profile into _health_result."""
+def _score_into_result(cursor: Any, *, as_of: dt.datetime, targets: int) -> None:
+    """Score every account of _health_target (`targets` rows) with its profile into
+    _health_result."""
     cursor.execute(
         "CREATE TEMP TABLE IF NOT EXISTS _health_result (account_id bigint PRIMARY KEY, "
         "score float8, band text, vals float8[], profile_id bigint, profile_version int, "
@@ -258,28 +265,36 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
     # The planner's estimate of the tenant's accounts is enough to tell a pass over most.
     cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [ACCOUNTS])
     accounts = max(0.0, float(cursor.fetchone()[0]))
+    scored = 0
     for profile in HealthProfile.objects.filter(pk__in=profile_ids).order_by("pk"):
         percentile = any(c["mapping"]["kind"] == "percentile" for c in profile.components)
-        cursor.execute("TRUNCATE _health_pass")
-        if percentile:
+        target = "_health_pass"
+        if not percentile and len(profile_ids) == 1:
+            # One profile scores every target (as the catch-all alone does): no copy of them.
+            target, rows = "_health_target", targets
+        elif percentile:
+            cursor.execute("TRUNCATE _health_pass")
             # Percentiles rank within the whole segment, not only the accounts being rescored.
             cursor.execute(
                 f"INSERT INTO _health_pass SELECT a.id, a.segment FROM {ACCOUNTS} a "  # noqa: S608
                 f"{PROFILE_JOINS} WHERE {PROFILE_OF_ACCOUNT} = %s",
                 [profile.pk],
             )
+            rows = cursor.rowcount
+            cursor.execute("ANALYZE _health_pass")
         else:
+            cursor.execute("TRUNCATE _health_pass")
             cursor.execute(
                 "INSERT INTO _health_pass SELECT account_id, segment FROM _health_target "
                 "WHERE profile_id = %s",
                 [profile.pk],
             )
-        rows = cursor.rowcount
+            rows = cursor.rowcount
+            cursor.execute("ANALYZE _health_pass")
         large = rows >= LARGE_PASS and rows * 5 >= accounts
-        cursor.execute("ANALYZE _health_pass")
         query = metrics.score_sql(
             components=profile.components,
-            target="_health_pass",
+            target=target,
             # A pass over (nearly) every account aggregates the rollup first and joins after.
             usage_of_all=large and rows * 4 >= accounts * 3,
             few=not large,
@@ -291,6 +306,11 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
             # memory is several times faster once a pass covers many accounts.
             cursor.execute("SET LOCAL enable_indexscan = off")
             cursor.execute("SET LOCAL work_mem = '256MB'")
+        else:
+            # A few accounts are read by key: at the default cost of a random read the planner
+            # scans whole tables (terms, survey answers) to hash-join them, though the index
+            # pages and rows it would read for a few accounts are in memory.
+            cursor.execute("SET LOCAL random_page_cost = 1.1")
         cursor.execute(
             f"INSERT INTO _health_result SELECT s.account_id, s.score, s.band, s.vals, "  # noqa: S608
             f"%(profile_id)s, %(profile_version)s, {churn} FROM ({query.sql}) s "
@@ -304,9 +324,16 @@ def _score_into_result(cursor: Any, *, as_of: dt.datetime) -> None:
                 "profile_version": profile.version,
             },
         )
+        scored += cursor.rowcount
         if large:
             cursor.execute("SET LOCAL enable_indexscan = on")
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        else:
+            cursor.execute("SET LOCAL random_page_cost TO DEFAULT")
+    if scored < LARGE_PASS:
+        # Unanalysed, the table's row estimate comes from its pages (a few times its rows): the
+        # writes then join a few hundred scores to whole tables by hash instead of by key.
+        cursor.execute("ANALYZE _health_result")
 
 
 def _write_results(cursor: Any, *, as_of: dt.datetime) -> RecomputeResult:
@@ -386,11 +413,28 @@ def _write_results(cursor: Any, *, as_of: dt.datetime) -> RecomputeResult:
 def _snapshots_write(cursor: Any, *, params: Mapping[str, Any]) -> None:
     """The day's snapshot of each scored account: inserted, or replaced when the day's score
     changed (one the same as the day's snapshot leaves it as it is, with its first as-of)."""
+    # A pass later in a day (the day's snapshots exist, as one probe of its first account
+    # tells) leaves out rows the same as their snapshot before the upsert, whose conflict path
+    # would lock (write) each of them even when its WHERE then leaves it unchanged; the day's
+    # first pass, which only inserts, skips that anti-join.
+    cursor.execute(
+        f"SELECT EXISTS (SELECT FROM {SNAPSHOTS} d WHERE d.account_id = "  # noqa: S608
+        "(SELECT min(account_id) FROM _health_result) AND d.day = %(day)s AND NOT d.band_change)",
+        params,
+    )
+    unchanged = (
+        f"WHERE NOT EXISTS (SELECT FROM {SNAPSHOTS} d WHERE d.account_id = r.account_id "  # noqa: S608
+        "AND d.day = %(day)s AND NOT d.band_change AND (d.score, d.band, d.profile_id, "
+        "d.profile_version, d.components) IS NOT DISTINCT FROM (r.score, r.band, "
+        "r.profile_id, r.profile_version, r.vals)) "
+        if cursor.fetchone()[0]
+        else ""
+    )
     cursor.execute(
         f"INSERT INTO {SNAPSHOTS} AS s (account_id, day, as_of, score, band, band_change, "  # noqa: S608
-        "profile_id, profile_version, components) SELECT account_id, %(day)s, %(as_of)s, "
-        "score, band, false, profile_id, profile_version, vals FROM _health_result "
-        "ON CONFLICT (account_id, day) WHERE NOT band_change DO UPDATE SET "
+        "profile_id, profile_version, components) SELECT r.account_id, %(day)s, %(as_of)s, "
+        "r.score, r.band, false, r.profile_id, r.profile_version, r.vals FROM _health_result r "
+        f"{unchanged}ON CONFLICT (account_id, day) WHERE NOT band_change DO UPDATE SET "
         "as_of = EXCLUDED.as_of, score = EXCLUDED.score, band = EXCLUDED.band, "
         "profile_id = EXCLUDED.profile_id, profile_version = EXCLUDED.profile_version, "
         "components = EXCLUDED.components WHERE (s.score, s.band, s.profile_id, "
@@ -412,11 +456,11 @@ def health_recompute(
         _lock(cursor)
         moment = as_of or timezone.now()
         if account_ids is None:
-            source, params = f"SELECT id FROM {ACCOUNTS}", []  # noqa: S608
+            targets = _target_create(cursor, None, [])
         else:
-            source, params = f"SELECT id FROM {ACCOUNTS} WHERE id = ANY(%s)", [list(account_ids)]  # noqa: S608
-        _target_create(cursor, source, params)
-        _score_into_result(cursor, as_of=moment)
+            source = f"SELECT id FROM {ACCOUNTS} WHERE id = ANY(%s)"  # noqa: S608
+            targets = _target_create(cursor, source, [list(account_ids)])
+        _score_into_result(cursor, as_of=moment, targets=targets)
         return _write_results(cursor, as_of=moment)
 
 
@@ -435,13 +479,13 @@ def health_recompute_marked(*, batch_size: int = MARKED_BATCH_SIZE) -> Recompute
             f"{ACCOUNTS} WHERE rescore_requested_at IS NOT NULL ORDER BY id LIMIT %s "
             "FOR NO KEY UPDATE) claimed WHERE a.id = claimed.id RETURNING a.id"
         )
-        _target_create(cursor, source, [batch_size])
+        targets = _target_create(cursor, source, [batch_size])
         cursor.execute("SELECT account_id FROM _health_target ORDER BY account_id")
         claimed = [row[0] for row in cursor.fetchall()]
         if not claimed:
             return RecomputeResult()
         moment = timezone.now()
-        _score_into_result(cursor, as_of=moment)
+        _score_into_result(cursor, as_of=moment, targets=targets)
         result = _write_results(cursor, as_of=moment)
         result.accounts = claimed
         return result
@@ -470,12 +514,11 @@ def health_history_backfill(
         with transaction.atomic(), connection.cursor() as cursor:
             _lock(cursor)
             if account_ids is None:
-                source, params = f"SELECT id FROM {ACCOUNTS}", []  # noqa: S608
+                targets = _target_create(cursor, None, [])
             else:
                 source = f"SELECT id FROM {ACCOUNTS} WHERE id = ANY(%s)"  # noqa: S608
-                params = [list(account_ids)]
-            _target_create(cursor, source, params)
-            _score_into_result(cursor, as_of=as_of)
+                targets = _target_create(cursor, source, [list(account_ids)])
+            _score_into_result(cursor, as_of=as_of, targets=targets)
             _snapshots_write(cursor, params={"as_of": as_of, "day": day})
             written += cursor.rowcount
     return written

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db import connection
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
 from fullfield.errors import Conflict, DomainError, NotFound
@@ -92,6 +93,20 @@ def _validate_new_tenant(*, slug: str, name: str, admin_email: str, currency: st
         raise Conflict(f"A tenant '{slug}' already exists.", fields={"slug": ["Already taken."]})
 
 
+def _storage_parameters_copy(*, schema: str) -> None:
+    """Give the clone's tables the template's storage parameters (e.g. a fillfactor left for
+    in-place updates): the schema clone's CREATE TABLE ... LIKE does not carry them."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, array_to_string(c.reloptions, ', ') FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s "
+            "AND c.relkind = 'r' AND c.reloptions IS NOT NULL",
+            [TEMPLATE_SCHEMA],
+        )
+        for table, options in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE "{schema}"."{table}" SET ({options})')
+
+
 @in_public_schema
 def tenant_create(
     *,
@@ -118,6 +133,7 @@ def tenant_create(
     )
     try:
         tenant.save(verbosity=0)
+        _storage_parameters_copy(schema=tenant.schema_name)
         Domain.objects.create(
             domain=f"{slug}.{settings.FULLFIELD_BASE_DOMAIN}", tenant=tenant, is_primary=True
         )
