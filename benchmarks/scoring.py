@@ -21,6 +21,9 @@ Rows, each measured on the same data in one run:
 - full recompute vs a per-account ORM loop (a few reads and two writes per account, a simpler
   score than the service's), timed on 200 accounts and scaled to all;
 - an incremental pass with 1% of accounts marked vs the full recompute;
+- the next day's full pass (the nightly case: windows slide by a day, scores change, a new day
+  of history is written; the timed full passes above re-score the same day), against the
+  1,000,000-account goal per account;
 - with BENCH_SCORING_ACCOUNTS_LARGE, the seconds of one full recompute (history included) of a
   second tenant of that many accounts, generated the same way (several minutes): the pass of
   the next day, after the first pass, so it writes a new day of history as the nightly one does.
@@ -261,6 +264,12 @@ def main_run(schema: str) -> None:
 
     vacuum()
     incremental_seconds = incremental(ACCOUNTS)
+    # The timed full passes above re-score the same day (what a rescore on demand does), so most
+    # scores are unchanged; the nightly pass is the next day's, with a new day of history.
+    vacuum()
+    tomorrow = timezone.now() + dt.timedelta(days=1)
+    nightly = timed(lambda: health_recompute(as_of=tomorrow))
+    print(f"next day's full recompute: {nightly:.2f} s", flush=True)
     size = f"{ACCOUNTS:,} accounts"
     report_row(
         workload=f"health recompute, full, {size}",
@@ -291,6 +300,15 @@ def main_run(schema: str) -> None:
         ratio=full / incremental_seconds,
         goal=30,
         note="ratio = how many times faster",
+    )
+    report_row(
+        workload=f"health recompute, full, the next day's pass, {size}, history included",
+        ours=nightly,
+        unit="s",
+        goal=LARGE_GOAL_SECONDS * ACCOUNTS / 1_000_000,
+        goal_on="ours",
+        lower_is_better=True,
+        note="goal: the 1,000,000-account goal per account",
     )
 
 
