@@ -6,7 +6,12 @@ import base64
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.migrations.loader import MigrationLoader
+from django.db.migrations.recorder import MigrationRecorder
+from django.db.models.signals import post_migrate, pre_migrate
 from django_tenants.utils import schema_context, schema_exists
 from rest_framework.test import APIClient
 
@@ -212,3 +217,40 @@ def test_printed_tenant_urls_use_the_scheme_and_port_actually_served(
     assert tenant_url(tenant) == "http://iota.localhost/"
     home = APIClient(HTTP_HOST="localhost:8001").get("/")
     assert b"<code>http://&lt;your-company&gt;.localhost:8001/</code>" in home.content
+
+
+def test_migrating_up_to_date_tenants_leaves_them_untouched(
+    public: None, world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signals: list[str] = []
+
+    def record(sender: Any, **kwargs: Any) -> None:
+        signals.append(kwargs["app_config"].label)
+
+    pre_migrate.connect(record, dispatch_uid="test-pre")
+    post_migrate.connect(record, dispatch_uid="test-post")
+    try:
+        call_command(
+            "migrate_schemas", schema_name=world.tenant_a.schema_name, tenant=True, verbosity=1
+        )
+    finally:
+        pre_migrate.disconnect(dispatch_uid="test-pre")
+        post_migrate.disconnect(dispatch_uid="test-post")
+    assert signals == []
+    assert "No migrations to apply." in capsys.readouterr().out
+
+
+def test_a_tenant_with_a_migration_to_apply_gets_it_and_its_permissions(
+    public: None, world: World
+) -> None:
+    schema = world.tenant_a.schema_name
+    with schema_context(schema):
+        leaf = next(
+            name for app, name in MigrationLoader(connection).graph.leaf_nodes() if app == "squads"
+        )
+        MigrationRecorder(connection).record_unapplied("squads", leaf)
+        Permission.objects.filter(content_type__app_label="squads").delete()
+    call_command("migrate_schemas", schema_name=schema, tenant=True, fake=True, verbosity=0)
+    with schema_context(schema):
+        assert ("squads", leaf) in MigrationRecorder(connection).applied_migrations()
+        assert Permission.objects.filter(codename="add_play").exists()
