@@ -13,7 +13,7 @@ GET /api/v1/metrics/field/ computes) for the last 365 days: at the default adopt
 (scanning usage for every plan, as before any build), and shows where one report's time goes
 (the shared preparation, then each part's query). The tenant is deleted at the end.
 
-Knobs (environment): BENCH_FIELD_ACCOUNTS (100000), BENCH_FIELD_SEED_ACCOUNTS (5000: the seeded
+Knobs (environment): BENCH_FIELD_ACCOUNTS (100000), BENCH_FIELD_SEED_ACCOUNTS (2500: the seeded
 histories the copies repeat; set it to BENCH_FIELD_ACCOUNTS to seed every account),
 BENCH_FIELD_USAGE_SCALE (0.5: usage volume relative to the demo's), BENCH_ROUNDS (3; the best
 round is reported, with the median). BENCH_FIELD_TENANT=<slug> reuses (and keeps) a tenant
@@ -51,7 +51,7 @@ from fullfield.tenancy.models import Tenant  # noqa: E402
 from fullfield.tenancy.services import tenant_create, tenant_delete  # noqa: E402
 
 ACCOUNTS = scaled("BENCH_FIELD_ACCOUNTS", 100_000)
-SEED_ACCOUNTS = min(ACCOUNTS, scaled("BENCH_FIELD_SEED_ACCOUNTS", 5_000))
+SEED_ACCOUNTS = min(ACCOUNTS, scaled("BENCH_FIELD_SEED_ACCOUNTS", 2_500))
 USAGE_SCALE = float(os.environ.get("BENCH_FIELD_USAGE_SCALE", "0.5"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 REUSE = os.environ.get("BENCH_FIELD_TENANT", "")
